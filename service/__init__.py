@@ -1,0 +1,1 @@
+"""tasks-api: a Kubernetes-native tasks service."""

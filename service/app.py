@@ -1,0 +1,99 @@
+"""The application factory and its lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import structlog
+from fastapi import FastAPI
+from starlette.middleware.cors import CORSMiddleware
+from starlette.middleware.gzip import GZipMiddleware
+
+from service import health
+from service.config import Settings, load_settings
+from service.core.errors import install_error_handlers
+from service.core.lifecycle import ShutdownState, process_shutdown
+from service.core.middleware import (
+    BodyLimitMiddleware,
+    RequestContextMiddleware,
+    SecurityHeadersMiddleware,
+)
+from service.db.engine import create_engine, create_session_factory
+from service.domains import API_PREFIX, discover_routers
+from service.version import VERSION
+
+log = structlog.get_logger("service.app")
+
+DESCRIPTION = """
+tasks-api keeps each user's tasks. Authenticate with `POST /api/v1/auth/token`
+(OAuth2 password grant), then send `Authorization: Bearer <access_token>`.
+Every error is an RFC 9457 `application/problem+json` document with a
+machine-readable `code` and the request id.
+"""
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Create the engine in the worker that serves, dispose it at shutdown."""
+    settings: Settings = app.state.settings
+    engine = create_engine(settings)
+    app.state.engine = engine
+    app.state.session_factory = create_session_factory(engine)
+    log.info("started", version=VERSION, database=settings.safe_database_url)
+    try:
+        yield
+    finally:
+        app.state.shutdown.begin()
+        await engine.dispose()
+        log.info("stopped")
+
+
+def create_app(settings: Settings | None = None, shutdown: ShutdownState | None = None) -> FastAPI:
+    """Build the ASGI application for the given settings (read from the environment if None)."""
+    settings = settings or load_settings()
+    app = FastAPI(
+        title="tasks-api",
+        version=VERSION,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url="/docs" if settings.docs else None,
+        redoc_url=None,
+        openapi_url="/openapi.json" if settings.docs else None,
+        swagger_ui_parameters={"persistAuthorization": True},
+    )
+    app.state.settings = settings
+    app.state.shutdown = shutdown or process_shutdown
+    install_error_handlers(app)
+    app.include_router(health.router)
+    for router in discover_routers():
+        app.include_router(router, prefix=API_PREFIX)
+
+    # Added innermost first: the request-context middleware ends up outermost.
+    app.add_middleware(BodyLimitMiddleware, limit=settings.request_body_limit_bytes)
+    app.add_middleware(GZipMiddleware, minimum_size=1024)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_methods=["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
+            allow_headers=[
+                "Authorization",
+                "Content-Type",
+                "Idempotency-Key",
+                "If-Match",
+                "If-None-Match",
+                "X-Request-ID",
+            ],
+            expose_headers=[
+                "ETag",
+                "Location",
+                "X-Request-ID",
+                "Idempotency-Replayed",
+                "Retry-After",
+            ],
+            max_age=600,
+        )
+    app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(RequestContextMiddleware)
+    return app

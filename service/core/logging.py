@@ -1,0 +1,173 @@
+"""JSON log lines on stdout through one structlog pipeline for every logger."""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+import traceback
+from collections.abc import MutableMapping
+from types import TracebackType
+from typing import Any, TextIO
+
+import structlog
+from structlog.typing import EventDict, Processor, WrappedLogger
+
+REDACTED = "[REDACTED]"
+_SENSITIVE_KEY = re.compile(
+    r"pass(word)?|token|secret|authorization|cookie|api[_-]?key|credential|dsn|database_url",
+    re.IGNORECASE,
+)
+_URL_PASSWORD = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://[^:/@\s]+:)[^@\s]+@", re.IGNORECASE)
+_BEARER = re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/=-]+")
+_SQL_MARKER = re.compile(r"\[SQL: .*", re.DOTALL)
+
+_NOISY_LOGGERS = {
+    "sqlalchemy.engine": logging.WARNING,
+    "sqlalchemy.pool": logging.WARNING,
+    "asyncio": logging.WARNING,
+    "httpx": logging.WARNING,
+    "httpcore": logging.WARNING,
+    "urllib3": logging.WARNING,
+    "opentelemetry": logging.WARNING,
+    # Alembic narrates every context it opens (readiness opens one per probe);
+    # `tasks-api migrate` prints what it changed itself.
+    "alembic": logging.WARNING,
+}
+
+
+def _redact_value(value: Any) -> Any:
+    if isinstance(value, str):
+        value = _URL_PASSWORD.sub(r"\g<scheme>***@", value)
+        return _BEARER.sub("Bearer " + REDACTED, value)
+    return value
+
+
+def _redact(data: MutableMapping[str, Any]) -> None:
+    for key, value in list(data.items()):
+        if _SENSITIVE_KEY.search(str(key)):
+            data[key] = REDACTED
+        elif isinstance(value, MutableMapping):
+            _redact(value)
+        else:
+            data[key] = _redact_value(value)
+
+
+def redact_secrets(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
+    """Mask values whose key names a secret, URL passwords and bearer tokens."""
+    _redact(event_dict)
+    return event_dict
+
+
+def _safe_message(exc: BaseException) -> str:
+    # SQLAlchemy messages end with the SQL and its parameters; never log those.
+    return _SQL_MARKER.sub("[SQL omitted]", str(exc)).strip()
+
+
+def format_exception(
+    exc_info: tuple[type[BaseException], BaseException, TracebackType | None],
+) -> str:
+    """A traceback of frames and exception types, with SQL and parameters removed."""
+    _, exc, tb = exc_info
+    lines = ["Traceback (most recent call last):"]
+    for frame in traceback.extract_tb(tb):
+        lines.append(f'  File "{frame.filename}", line {frame.lineno}, in {frame.name}')
+    lines.append(f"{type(exc).__module__}.{type(exc).__qualname__}: {_safe_message(exc)}")
+    cause = exc.__cause__ or exc.__context__
+    if cause is not None:
+        lines.append(f"caused by {type(cause).__qualname__}: {_safe_message(cause)}")
+    return "\n".join(lines)
+
+
+def _render_exception(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
+    exc_info = event_dict.pop("exc_info", None)
+    if exc_info is True:
+        exc_info = sys.exc_info()
+    if isinstance(exc_info, BaseException):
+        exc_info = (type(exc_info), exc_info, exc_info.__traceback__)
+    if isinstance(exc_info, tuple) and exc_info[0] is not None:
+        event_dict["exception"] = format_exception(exc_info)
+    return event_dict
+
+
+def _drop_color_message(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
+    event_dict.pop("color_message", None)
+    return event_dict
+
+
+def _add_otel_ids(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
+    from opentelemetry import trace
+
+    context = trace.get_current_span().get_span_context()
+    if context.is_valid:
+        event_dict.setdefault("trace_id", format(context.trace_id, "032x"))
+        event_dict.setdefault("span_id", format(context.span_id, "016x"))
+    return event_dict
+
+
+def _shared_processors() -> list[Processor]:
+    return [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True, key="timestamp"),
+        _add_otel_ids,
+        _render_exception,
+        _drop_color_message,
+        redact_secrets,
+    ]
+
+
+def use_console(log_format: str | None, development: bool, stream: TextIO) -> bool:
+    """Console rendering when asked for, or by default in development on a TTY."""
+    if log_format is not None:
+        return log_format == "console"
+    return development and stream.isatty()
+
+
+def configure_logging(
+    level: str = "INFO",
+    log_format: str | None = "json",
+    development: bool = False,
+    stream: TextIO | None = None,
+) -> None:
+    """Route structlog and every stdlib logger through one JSON (or console) pipeline."""
+    stream = stream or sys.stdout
+    console = use_console(log_format, development, stream)
+    renderer: Processor = (
+        structlog.dev.ConsoleRenderer(colors=stream.isatty())
+        if console
+        else structlog.processors.JSONRenderer()
+    )
+    shared = _shared_processors()
+    structlog.configure(
+        processors=[
+            structlog.stdlib.filter_by_level,
+            *shared,
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=False,
+    )
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[structlog.stdlib.ExtraAdder(), *shared],
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+    )
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    root.handlers = [handler]
+    root.setLevel(level)
+    for name in ("uvicorn", "uvicorn.error", "gunicorn", "gunicorn.error", "alembic"):
+        named = logging.getLogger(name)
+        named.handlers = []
+        named.propagate = True
+    for name in ("uvicorn.access", "gunicorn.access"):
+        # tasks-api writes its own access line (service.access); these would repeat it.
+        named = logging.getLogger(name)
+        named.handlers = []
+        named.propagate = False
+        named.disabled = True
+    for name, noisy_level in _NOISY_LOGGERS.items():
+        logging.getLogger(name).setLevel(max(noisy_level, logging.getLevelName(level)))

@@ -1,0 +1,98 @@
+"""Engine and session factory built from the settings, one per worker process."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlalchemy.pool import NullPool
+
+from service.config import Settings
+
+
+def _pgbouncer_statement_name() -> str:
+    # Transaction-pooling PgBouncer may hand each statement to another server
+    # connection, so prepared statement names must never repeat.
+    return f"__asyncpg_{uuid.uuid4().hex}__"
+
+
+def engine_options(settings: Settings) -> dict[str, Any]:
+    """Keyword arguments for create_async_engine derived from the settings."""
+    if settings.is_sqlite:
+        return {"connect_args": {"timeout": settings.db_connect_timeout_seconds}}
+    connect_args: dict[str, Any] = {
+        "timeout": settings.db_connect_timeout_seconds,
+        "server_settings": {
+            "application_name": "tasks-api",
+            "statement_timeout": str(settings.db_statement_timeout_ms),
+        },
+    }
+    if settings.db_statement_timeout_ms:
+        # The client-side bound catches a server that stopped answering entirely.
+        connect_args["command_timeout"] = settings.db_statement_timeout_ms / 1000 + 1
+    if settings.db_pgbouncer:
+        connect_args |= {
+            "statement_cache_size": 0,
+            "prepared_statement_cache_size": 0,
+            "prepared_statement_name_func": _pgbouncer_statement_name,
+        }
+    return {
+        "pool_size": settings.db_pool_size,
+        "max_overflow": settings.db_max_overflow,
+        "pool_timeout": settings.db_pool_timeout_seconds,
+        "pool_pre_ping": True,
+        "pool_recycle": 1800,
+        "connect_args": connect_args,
+    }
+
+
+def _enable_sqlite_foreign_keys(dbapi_connection: Any, _: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def create_engine(settings: Settings, *, pooled: bool = True) -> AsyncEngine:
+    """Create the async engine; `pooled=False` for one-shot commands such as migrate."""
+    url = make_url(settings.database_url.get_secret_value())
+    options = engine_options(settings)
+    if not pooled:
+        options = {"connect_args": options["connect_args"], "poolclass": NullPool}
+    engine = create_async_engine(url, **options)
+    if settings.is_sqlite:
+        event.listen(engine.sync_engine, "connect", _enable_sqlite_foreign_keys)
+    return engine
+
+
+def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions that keep loaded attributes after commit (responses are built after it)."""
+    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """One session per request, committed before the response is sent, rolled back on error."""
+    factory: async_sessionmaker[AsyncSession] = request.app.state.session_factory
+    async with factory() as session:
+        try:
+            yield session
+            # Commit before the response exists, so a failed commit changes the status.
+            if session.in_transaction():
+                await session.commit()
+        except BaseException:
+            await session.rollback()
+            raise
+
+
+# `scope="function"` runs the commit when the endpoint returns, before the response
+# is sent; the default request scope would commit after the client already got a 2xx.
+DbSession = Annotated[AsyncSession, Depends(get_session, scope="function")]

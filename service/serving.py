@@ -1,0 +1,76 @@
+"""`tasks-api serve`: gunicorn in this process, with uvicorn workers."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import structlog
+from gunicorn.app.base import BaseApplication
+
+from service import gunicorn_conf
+from service.config import Settings
+
+log = structlog.get_logger("service.serving")
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+class TasksApiApplication(BaseApplication):  # type: ignore[misc]
+    """gunicorn application whose workers each build the app from the settings."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        super().__init__()
+
+    def load_config(self) -> None:
+        options = gunicorn_conf.gunicorn_options(self.settings) | gunicorn_conf.hooks()
+        for key, value in options.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Any:
+        from service.app import create_app
+
+        return create_app(self.settings)
+
+
+def prepare_multiprocess_dir() -> Path:
+    """An empty Prometheus multiprocess directory: the configured one, or a fresh temp dir."""
+    configured = os.environ.get(MULTIPROC_ENV)
+    path = Path(configured) if configured else Path(tempfile.mkdtemp(prefix="tasks-api-metrics-"))
+    path.mkdir(parents=True, exist_ok=True)
+    for entry in path.iterdir():
+        if entry.is_dir():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+    os.environ[MULTIPROC_ENV] = str(path)
+    return path
+
+
+def serve(settings: Settings) -> int:
+    """Run the server until it is stopped; returns the exit code."""
+    if settings.is_sqlite:
+        # Embedded mode only: nobody else will migrate a local SQLite file.
+        from service.db.migrate import MigrationError, migrate
+
+        try:
+            result = asyncio.run(migrate(settings))
+        except MigrationError as error:
+            log.error("migration_failed", error=str(error))
+            return 1
+        if result.changed:
+            log.info("migrated", before=result.before, after=result.after)
+    prepare_multiprocess_dir()
+    log.info(
+        "serving",
+        bind=f"{settings.host}:{settings.port}",
+        workers=settings.web_concurrency,
+        metrics_port=settings.metrics_port,
+        environment=str(settings.environment),
+    )
+    TasksApiApplication(settings).run()
+    return 0

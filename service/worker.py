@@ -1,0 +1,72 @@
+"""The gunicorn worker: uvicorn that drains before it stops on SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+import time
+from types import FrameType
+from typing import Any
+
+from gunicorn.arbiter import Arbiter
+from uvicorn.server import Server
+from uvicorn_worker import UvicornWorker
+
+from service.core.lifecycle import process_shutdown
+
+
+class DrainingServer(Server):
+    """On the first SIGTERM: readiness fails at once, serving goes on for the drain delay.
+
+    Endpoint controllers need a moment to see the failing readiness and stop
+    sending traffic; only then does the server stop accepting and finish what
+    is in flight. SIGINT, SIGQUIT or a second SIGTERM stop without draining.
+    """
+
+    drain_until: float | None = None
+    drain_delay: float = 5.0
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if sig == signal.SIGTERM and self.drain_until is None:
+            process_shutdown.begin()
+            self.drain_until = time.monotonic() + self.drain_delay
+            return
+        process_shutdown.begin()
+        super().handle_exit(sig, frame)
+
+    async def on_tick(self, counter: int) -> bool:
+        if self.drain_until is not None and time.monotonic() >= self.drain_until:
+            self.should_exit = True
+        return await super().on_tick(counter)
+
+
+class DrainingUvicornWorker(UvicornWorker):  # type: ignore[misc]
+    """UvicornWorker whose server drains on SIGTERM."""
+
+    CONFIG_KWARGS = {"loop": "auto", "http": "auto", "lifespan": "on"}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # UvicornWorker points uvicorn's loggers at gunicorn's handlers; send them
+        # through the tasks-api pipeline instead (and drop uvicorn's access lines).
+        for name in ("uvicorn", "uvicorn.error"):
+            logger = logging.getLogger(name)
+            logger.handlers = []
+            logger.propagate = True
+        logging.getLogger("uvicorn.access").disabled = True
+
+    async def _serve(self) -> None:
+        self.config.app = self.wsgi
+        server = DrainingServer(config=self.config)
+        settings = getattr(self.app, "settings", None)
+        server.drain_delay = getattr(settings, "drain_delay_seconds", server.drain_delay)
+        self._install_sigquit_handler()
+        await server.serve(sockets=self.sockets)
+        if not server.started:
+            sys.exit(Arbiter.WORKER_BOOT_ERROR)
+
+    def _install_sigquit_handler(self) -> None:
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGQUIT, self.handle_exit, signal.SIGQUIT, None)

@@ -1,0 +1,123 @@
+"""Every error is one problem+json shape, and nothing internal leaks."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
+from pydantic import BaseModel, Field
+from sqlalchemy import text
+
+from service.app import create_app
+from service.config import Settings
+from service.core.lifecycle import ShutdownState
+from service.db.engine import DbSession
+
+PROBLEM_KEYS = {"type", "title", "status", "detail", "instance", "code", "request_id"}
+
+
+class Payload(BaseModel):
+    name: str = Field(min_length=1)
+    count: int
+
+
+@pytest.fixture(scope="module")
+async def error_app(settings: Settings) -> AsyncIterator[FastAPI]:
+    """The app with a few extra routes that fail on purpose."""
+    app = create_app(settings, shutdown=ShutdownState())
+
+    @app.post("/test/echo")
+    async def echo(payload: Payload) -> Payload:
+        return payload
+
+    @app.get("/test/boom")
+    async def boom() -> None:
+        raise RuntimeError("secret internal detail")
+
+    @app.get("/test/bad-sql")
+    async def bad_sql(session: DbSession) -> None:
+        await session.execute(text("SELECT * FROM no_such_table WHERE secret = 'hunter2'"))
+
+    @app.get("/test/slow-db")
+    async def slow_db(session: DbSession) -> None:
+        raise TimeoutError
+
+    async with LifespanManager(app):
+        yield app
+
+
+@pytest.fixture
+async def http(error_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=error_app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        yield client
+
+
+def _assert_problem(response: httpx.Response, status: int, code: str) -> dict[str, object]:
+    assert response.status_code == status
+    assert response.headers["content-type"] == "application/problem+json"
+    body: dict[str, object] = response.json()
+    assert PROBLEM_KEYS <= body.keys()
+    assert body["status"] == status
+    assert body["code"] == code
+    assert body["request_id"] == response.headers["x-request-id"]
+    return body
+
+
+async def test_valid_request_passes(http: httpx.AsyncClient) -> None:
+    response = await http.post("/test/echo", json={"name": "a", "count": 1})
+    assert response.status_code == 200
+    assert response.json() == {"name": "a", "count": 1}
+
+
+async def test_unknown_route_is_404(http: httpx.AsyncClient) -> None:
+    body = _assert_problem(await http.get("/api/v1/nothing"), 404, "not_found")
+    assert body["instance"] == "/api/v1/nothing"
+
+
+async def test_wrong_method_is_405(http: httpx.AsyncClient) -> None:
+    _assert_problem(await http.delete("/healthz"), 405, "method_not_allowed")
+
+
+async def test_validation_error_is_422_naming_each_field(http: httpx.AsyncClient) -> None:
+    body = _assert_problem(
+        await http.post("/test/echo", json={"name": "", "count": "x"}), 422, "validation_failed"
+    )
+    errors = body["errors"]
+    assert isinstance(errors, list)
+    assert {error["field"] for error in errors} == {"name", "count"}
+
+
+async def test_malformed_json_is_422(http: httpx.AsyncClient) -> None:
+    response = await http.post(
+        "/test/echo", content=b"{not json", headers={"content-type": "application/json"}
+    )
+    _assert_problem(response, 422, "validation_failed")
+
+
+async def test_unexpected_exception_is_generic_500(http: httpx.AsyncClient) -> None:
+    response = await http.get("/test/boom")
+    body = _assert_problem(response, 500, "internal_error")
+    assert "secret internal detail" not in response.text
+    assert "Traceback" not in response.text
+    assert body["detail"].startswith("An unexpected error occurred")  # type: ignore[union-attr]
+
+
+async def test_database_error_never_shows_sql(
+    http: httpx.AsyncClient, capfd: pytest.CaptureFixture[str]
+) -> None:
+    response = await http.get("/test/bad-sql")
+    _assert_problem(response, 500, "internal_error")
+    assert "no_such_table" not in response.text
+    logged = capfd.readouterr()
+    assert "hunter2" not in logged.out + logged.err
+    assert "SELECT * FROM" not in logged.out + logged.err
+
+
+async def test_database_timeout_is_503_with_retry_after(http: httpx.AsyncClient) -> None:
+    response = await http.get("/test/slow-db")
+    _assert_problem(response, 503, "database_unavailable")
+    assert response.headers["retry-after"] == "5"

@@ -1,0 +1,134 @@
+"""Request id, security headers, CORS, gzip and the request body limit."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from fastapi import FastAPI, Request
+
+from service.app import create_app
+from service.config import Settings
+from service.core.lifecycle import ShutdownState
+from service.core.middleware import accept_request_id
+
+LIMIT = 2048
+
+
+@pytest.fixture(scope="module")
+async def small_app(settings: Settings) -> AsyncIterator[FastAPI]:
+    """The app with a low body limit, CORS for one origin, and test routes."""
+    tuned = settings.model_copy(
+        update={"request_body_limit_bytes": LIMIT, "cors_origins": ("https://ui.example",)}
+    )
+    app = create_app(tuned, shutdown=ShutdownState())
+
+    @app.post("/test/size")
+    async def size(request: Request) -> dict[str, int]:
+        return {"bytes": len(await request.body())}
+
+    @app.get("/test/big")
+    async def big() -> dict[str, str]:
+        return {"text": "x" * 5000}
+
+    async with LifespanManager(app):
+        yield app
+
+
+@pytest.fixture
+async def http(small_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=small_app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        yield client
+
+
+def test_request_id_acceptance() -> None:
+    assert accept_request_id("abc-123_x.y:z") == "abc-123_x.y:z"
+    assert accept_request_id("x" * 128) == "x" * 128
+    assert accept_request_id("x" * 129) != "x" * 129
+    assert accept_request_id("bad id with spaces") != "bad id with spaces"
+    assert len(accept_request_id(None)) == 32
+
+
+async def test_safe_request_id_is_echoed(http: httpx.AsyncClient) -> None:
+    response = await http.get("/healthz", headers={"X-Request-ID": "req-42"})
+    assert response.headers["x-request-id"] == "req-42"
+
+
+@pytest.mark.parametrize("bad", ["a" * 129, "drop table;", "<script>"])
+async def test_unsafe_request_id_is_replaced(http: httpx.AsyncClient, bad: str) -> None:
+    response = await http.get("/healthz", headers={"X-Request-ID": bad})
+    assert response.headers["x-request-id"] != bad
+    assert len(response.headers["x-request-id"]) == 32
+
+
+async def test_security_headers_on_every_response(http: httpx.AsyncClient) -> None:
+    for response in (await http.get("/healthz"), await http.get("/nothing")):
+        assert response.headers["x-content-type-options"] == "nosniff"
+        assert response.headers["x-frame-options"] == "DENY"
+        assert response.headers["referrer-policy"] == "no-referrer"
+
+
+async def test_api_responses_are_not_cached(http: httpx.AsyncClient) -> None:
+    response = await http.get("/api/v1/anything")
+    assert response.headers["cache-control"] == "no-store"
+
+
+async def test_body_within_limit_is_accepted(http: httpx.AsyncClient) -> None:
+    response = await http.post("/test/size", content=b"x" * LIMIT)
+    assert response.status_code == 200
+    assert response.json() == {"bytes": LIMIT}
+
+
+async def test_body_over_limit_by_content_length_is_413(http: httpx.AsyncClient) -> None:
+    response = await http.post("/test/size", content=b"x" * (LIMIT + 1))
+    assert response.status_code == 413
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["code"] == "payload_too_large"
+
+
+async def test_chunked_body_over_limit_is_413(http: httpx.AsyncClient) -> None:
+    async def chunks() -> AsyncIterator[bytes]:
+        for _ in range(4):
+            yield b"y" * 1000
+
+    response = await http.post("/test/size", content=chunks())
+    assert "content-length" not in response.request.headers
+    assert response.status_code == 413
+    assert response.json()["code"] == "payload_too_large"
+
+
+async def test_cors_preflight_for_allowed_origin(http: httpx.AsyncClient) -> None:
+    response = await http.options(
+        "/api/v1/tasks",
+        headers={"Origin": "https://ui.example", "Access-Control-Request-Method": "POST"},
+    )
+    assert response.status_code == 200
+    assert response.headers["access-control-allow-origin"] == "https://ui.example"
+
+
+async def test_cors_refuses_other_origins(http: httpx.AsyncClient) -> None:
+    response = await http.options(
+        "/api/v1/tasks",
+        headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"},
+    )
+    assert response.status_code == 400
+    assert "access-control-allow-origin" not in response.headers
+
+
+async def test_no_cors_headers_by_default(client: httpx.AsyncClient) -> None:
+    response = await client.get("/healthz", headers={"Origin": "https://ui.example"})
+    assert "access-control-allow-origin" not in response.headers
+
+
+async def test_large_responses_are_gzipped(http: httpx.AsyncClient) -> None:
+    response = await http.get("/test/big", headers={"Accept-Encoding": "gzip"})
+    assert response.headers["content-encoding"] == "gzip"
+    assert response.json()["text"] == "x" * 5000
+
+
+async def test_small_responses_are_not_gzipped(http: httpx.AsyncClient) -> None:
+    response = await http.get("/healthz", headers={"Accept-Encoding": "gzip"})
+    assert "content-encoding" not in response.headers

@@ -1,0 +1,95 @@
+"""Settings: defaults, parsing, and refusal of unsafe or invalid values."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from service.config import DEV_JWT_SECRET, Environment, Settings
+from tests.support.server import service_env
+
+STRONG = "x" * 40
+
+
+def test_defaults_need_no_configuration() -> None:
+    settings = Settings()
+    assert settings.environment is Environment.DEVELOPMENT
+    assert settings.is_sqlite
+    assert settings.database_url.get_secret_value() == "sqlite+aiosqlite:///./tasks.db"
+    assert (settings.host, settings.port, settings.metrics_port) == ("127.0.0.1", 8000, 9000)
+    assert settings.docs is True
+    assert settings.cors_origins == ()
+    assert settings.jwt_key == DEV_JWT_SECRET
+
+
+def test_environment_variables_are_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ENVIRONMENT", "production")
+    monkeypatch.setenv("JWT_SECRET", STRONG)
+    monkeypatch.setenv("CORS_ORIGINS", "https://a.example, https://b.example")
+    monkeypatch.setenv("WEB_CONCURRENCY", "4")
+    monkeypatch.setenv("LOG_LEVEL", "debug")
+    settings = Settings()
+    assert settings.cors_origins == ("https://a.example", "https://b.example")
+    assert settings.web_concurrency == 4
+    assert settings.log_level == "DEBUG"
+    assert settings.docs is False, "docs are off outside development unless enabled"
+
+
+@pytest.mark.parametrize("secret", [None, DEV_JWT_SECRET, "too-short"])
+def test_production_refuses_missing_default_or_short_secret(secret: str | None) -> None:
+    with pytest.raises(ValueError, match="JWT_SECRET"):
+        Settings(environment=Environment.PRODUCTION, jwt_secret=secret)  # type: ignore[arg-type]
+
+
+def test_unknown_database_driver_is_rejected() -> None:
+    with pytest.raises(ValueError, match="postgresql\\+asyncpg"):
+        Settings(database_url="mysql://root@localhost/tasks")  # type: ignore[arg-type]
+
+
+def test_out_of_range_values_are_rejected() -> None:
+    with pytest.raises(ValueError, match="port"):
+        Settings(port=70_000)
+
+
+def test_safe_database_url_hides_the_password() -> None:
+    settings = Settings(database_url="postgresql+asyncpg://app:hunter2@db:5432/tasks")  # type: ignore[arg-type]
+    assert "hunter2" not in settings.safe_database_url
+    assert "db:5432/tasks" in settings.safe_database_url
+
+
+def _run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(  # noqa: S603
+        [sys.executable, "-m", "service", *args],
+        env=service_env(env),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_production_without_secret_exits_2_with_one_line() -> None:
+    result = _run_cli({"ENVIRONMENT": "production"}, "serve")
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "JWT_SECRET" in lines[0]
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_invalid_setting_exits_2_naming_the_variable() -> None:
+    result = _run_cli({"WEB_CONCURRENCY": "many"}, "migrate")
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "tasks-api: invalid setting WEB_CONCURRENCY: "
+        "Input should be a valid integer, unable to parse string as an integer"
+    )
+
+
+def test_invalid_log_format_exits_2() -> None:
+    result = _run_cli({"LOG_FORMAT": "xml"}, "serve")
+    assert result.returncode == 2
+    assert "LOG_FORMAT" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -1,0 +1,88 @@
+"""Logging: JSON lines, redaction, SQL never logged, stdlib loggers routed."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Iterator
+
+import pytest
+import structlog
+
+from service.core.logging import REDACTED, configure_logging, format_exception, use_console
+
+
+@pytest.fixture
+def stream() -> Iterator[io.StringIO]:
+    buffer = io.StringIO()
+    configure_logging("DEBUG", "json", stream=buffer)
+    yield buffer
+    configure_logging("INFO", "json")
+
+
+def _lines(buffer: io.StringIO) -> list[dict[str, object]]:
+    return [json.loads(line) for line in buffer.getvalue().splitlines() if line]
+
+
+def test_structlog_line_is_json_with_utc_timestamp(stream: io.StringIO) -> None:
+    structlog.get_logger("service.test").info("hello", answer=42)
+    (line,) = _lines(stream)
+    assert line["event"] == "hello"
+    assert line["answer"] == 42
+    assert line["level"] == "info"
+    assert line["logger"] == "service.test"
+    assert str(line["timestamp"]).endswith("Z")
+
+
+def test_stdlib_loggers_share_the_pipeline(stream: io.StringIO) -> None:
+    logging.getLogger("uvicorn.error").warning("from uvicorn %s", "x")
+    logging.getLogger("gunicorn.error").error("from gunicorn")
+    lines = _lines(stream)
+    assert [line["logger"] for line in lines] == ["uvicorn.error", "gunicorn.error"]
+    assert lines[0]["event"] == "from uvicorn x"
+
+
+def test_sensitive_keys_are_redacted(stream: io.StringIO) -> None:
+    structlog.get_logger("t").info(
+        "login", password="hunter2", access_token="abc", headers={"Authorization": "Bearer x"}
+    )
+    (line,) = _lines(stream)
+    assert line["password"] == REDACTED
+    assert line["access_token"] == REDACTED
+    assert line["headers"] == {"Authorization": REDACTED}
+
+
+def test_urls_and_bearer_tokens_in_values_are_masked(stream: io.StringIO) -> None:
+    structlog.get_logger("t").info(
+        "connecting", target="postgresql://app:hunter2@db/tasks", note="sent Bearer eyJhbGci.x.y"
+    )
+    text = stream.getvalue()
+    assert "hunter2" not in text
+    assert "eyJhbGci" not in text
+
+
+def test_sql_is_removed_from_logged_exceptions(stream: io.StringIO) -> None:
+    from sqlalchemy.exc import IntegrityError
+
+    error = IntegrityError("INSERT INTO app_user (email) VALUES ($1)", ("a@b.c",), Exception("dup"))
+    structlog.get_logger("t").error("failed", exc_info=error)
+    text = stream.getvalue()
+    assert "INSERT INTO" not in text
+    assert "a@b.c" not in text
+    assert "IntegrityError" in text
+
+
+def test_format_exception_keeps_frames_and_type() -> None:
+    try:
+        raise ValueError("bad value")
+    except ValueError as error:
+        rendered = format_exception((type(error), error, error.__traceback__))
+    assert "test_format_exception_keeps_frames_and_type" in rendered
+    assert rendered.endswith("builtins.ValueError: bad value")
+
+
+def test_console_only_on_request_or_development_tty() -> None:
+    assert use_console("console", False, io.StringIO())
+    assert not use_console("json", True, io.StringIO())
+    assert not use_console(None, True, io.StringIO()), "a pipe is not a TTY"
