@@ -1,0 +1,1 @@
+"""Telemetry: OpenTelemetry providers, Prometheus metrics, business events."""
