@@ -62,11 +62,12 @@ class DrainingUvicornWorker(UvicornWorker):  # type: ignore[misc]
         server = DrainingServer(config=self.config)
         settings = getattr(self.app, "settings", None)
         server.drain_delay = getattr(settings, "drain_delay_seconds", server.drain_delay)
-        self._install_sigquit_handler()
+        # gunicorn's quick shutdown (SIGINT/SIGQUIT to the master) sends SIGQUIT: stop the
+        # server at once. uvicorn-worker's own handler only flags the gunicorn worker,
+        # which the uvicorn server never looks at.
+        asyncio.get_running_loop().add_signal_handler(
+            signal.SIGQUIT, server.handle_exit, signal.SIGQUIT, None
+        )
         await server.serve(sockets=self.sockets)
         if not server.started:
             sys.exit(Arbiter.WORKER_BOOT_ERROR)
-
-    def _install_sigquit_handler(self) -> None:
-        loop = asyncio.get_running_loop()
-        loop.add_signal_handler(signal.SIGQUIT, self.handle_exit, signal.SIGQUIT, None)

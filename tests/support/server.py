@@ -79,7 +79,8 @@ class ServiceProcess:
 def service_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """A clean environment for the service: PATH and HOME only, plus `extra`."""
     env = {key: os.environ[key] for key in ("PATH", "HOME", "LANG") if key in os.environ}
-    env.update({"LOG_FORMAT": "json", "PYTHONUNBUFFERED": "1"})
+    # No drain by default: tests that stop the service do not wait for a load balancer.
+    env.update({"LOG_FORMAT": "json", "PYTHONUNBUFFERED": "1", "DRAIN_DELAY_SECONDS": "0"})
     env.update(extra or {})
     return env
 

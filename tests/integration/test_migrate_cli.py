@@ -1,0 +1,112 @@
+"""`tasks-api migrate`: from empty, again (no-op), concurrently, --check, unreachable."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import time
+
+import asyncpg
+import pytest
+from sqlalchemy.engine import URL
+
+from service.db.migrate import head_revision
+from tests.support.databases import url_string
+from tests.support.proxy import Mode, TcpProxy
+from tests.support.server import service_env
+
+
+def _migrate(url: URL | str, *args: str, timeout: float = 90) -> subprocess.CompletedProcess[str]:
+    database_url = url if isinstance(url, str) else url_string(url)
+    return subprocess.run(  # noqa: S603
+        [sys.executable, "-m", "service", "migrate", *args],
+        env=service_env({"DATABASE_URL": database_url, "DB_CONNECT_TIMEOUT_SECONDS": "2"}),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+async def _versions(url: URL) -> list[str]:
+    dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
+    connection = await asyncpg.connect(dsn)
+    try:
+        rows = await connection.fetch("SELECT version_num FROM alembic_version")
+    finally:
+        await connection.close()
+    return [row["version_num"] for row in rows]
+
+
+def test_migrate_from_empty_then_again_is_a_noop(fresh_database: URL) -> None:
+    first = _migrate(fresh_database)
+    second = _migrate(fresh_database)
+    head = head_revision()
+    assert first.returncode == 0, first.stderr
+    assert f"migrated from empty to {head}" in first.stdout
+    assert second.returncode == 0, second.stderr
+    assert f"already at head {head}" in second.stdout
+
+
+def test_check_reports_behind_then_at_head(fresh_database: URL) -> None:
+    behind = _migrate(fresh_database, "--check")
+    assert behind.returncode == 1
+    assert "behind" in behind.stdout
+    assert _migrate(fresh_database).returncode == 0
+    at_head = _migrate(fresh_database, "--check")
+    assert at_head.returncode == 0
+    assert "at head" in at_head.stdout
+
+
+@pytest.mark.postgres
+def test_three_concurrent_runs_all_succeed_once(fresh_database: URL) -> None:
+    env = service_env(
+        {"DATABASE_URL": url_string(fresh_database), "DB_CONNECT_TIMEOUT_SECONDS": "2"}
+    )
+    runs = [
+        subprocess.Popen(  # noqa: S603
+            [sys.executable, "-m", "service", "migrate"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(3)
+    ]
+    outputs = [run.communicate(timeout=120) for run in runs]
+    assert [run.returncode for run in runs] == [0, 0, 0], outputs
+    stdout = [out for out, _ in outputs]
+    assert sum("migrated from empty" in out for out in stdout) == 1, stdout
+    assert sum("already at head" in out for out in stdout) == 2, stdout
+    assert asyncio.run(_versions(fresh_database)) == [head_revision()]
+
+
+def test_unreachable_database_fails_fast_with_one_line() -> None:
+    started = time.monotonic()
+    result = _migrate("postgresql+asyncpg://postgres@127.0.0.1:1/none")
+    assert time.monotonic() - started < 10
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("tasks-api migrate: cannot connect to the database")
+    assert "Traceback" not in result.stderr
+
+
+def test_password_never_printed_on_failure() -> None:
+    result = _migrate("postgresql+asyncpg://app:hunter2@127.0.0.1:1/none")
+    assert result.returncode == 1
+    assert "hunter2" not in result.stderr + result.stdout
+
+
+@pytest.mark.postgres
+def test_black_holed_database_fails_within_connect_timeout(database_url: URL) -> None:
+    assert database_url.host and database_url.port
+    with TcpProxy(database_url.host, database_url.port) as proxy:
+        proxy.set_mode(Mode.BLACKHOLE)
+        started = time.monotonic()
+        result = _migrate(database_url.set(host="127.0.0.1", port=proxy.port))
+        took = time.monotonic() - started
+    assert result.returncode == 1
+    assert "did not answer within 2 s" in result.stderr
+    assert took < 2 + 8, "connect timeout plus interpreter start"

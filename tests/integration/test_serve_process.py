@@ -1,0 +1,166 @@
+"""`tasks-api serve` as a real process: zero-config start, drain on SIGTERM, outages."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy.engine import URL
+
+from service.db.migrate import head_revision
+from service.version import VERSION
+from tests.support.databases import url_string
+from tests.support.proxy import Mode, TcpProxy
+from tests.support.server import running_service, service_env
+
+
+def _wait_for(check: Callable[[], bool], timeout: float) -> float:
+    """Poll until check() is true; returns the seconds it took (fails after timeout)."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        if check():
+            return time.monotonic() - started
+        time.sleep(0.05)
+    pytest.fail(f"condition not met within {timeout} s")
+
+
+def _status(url: str) -> int:
+    try:
+        return httpx.get(url, timeout=2.0).status_code
+    except httpx.HTTPError:
+        return 0
+
+
+def test_serve_with_no_configuration(tmp_path: Path) -> None:
+    with running_service({}, cwd=tmp_path, wait=False) as service:
+        ready_after = service.wait_ready(timeout=15)
+        health = httpx.get(f"{service.base_url}/healthz")
+        docs = httpx.get(f"{service.base_url}/docs")
+    assert ready_after < 15
+    assert health.status_code == 200
+    assert health.json() == {"status": "ok", "version": VERSION}
+    assert docs.status_code == 200
+    assert (tmp_path / "tasks.db").exists(), "the embedded default is ./tasks.db"
+    assert service.process.returncode == 0
+
+
+def test_serve_refuses_to_start_on_invalid_port(tmp_path: Path) -> None:
+    result = subprocess.run(  # noqa: S603
+        [sys.executable, "-m", "service", "serve"],
+        env=service_env({"PORT": "0x50"}),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "PORT" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_sigterm_fails_readiness_during_drain_then_exits_cleanly(tmp_path: Path) -> None:
+    drain, graceful = 2.0, 5.0
+    env = {"DRAIN_DELAY_SECONDS": str(drain), "GRACEFUL_TIMEOUT_SECONDS": str(graceful)}
+    with running_service(env, cwd=tmp_path) as service:
+        service.process.send_signal(signal.SIGTERM)
+        sent = time.monotonic()
+        _wait_for(lambda: _status(f"{service.base_url}/readyz") == 503, timeout=1.0)
+        # Still serving while draining: liveness stays up.
+        assert _status(f"{service.base_url}/healthz") == 200
+        assert time.monotonic() - sent < drain
+        code = service.process.wait(drain + graceful + 5)
+        elapsed = time.monotonic() - sent
+    assert code == 0
+    assert drain * 0.9 <= elapsed <= drain + graceful + 2
+    assert "Traceback" not in service.logs()
+
+
+def test_sigint_stops_without_waiting_for_the_drain(tmp_path: Path) -> None:
+    with running_service({"DRAIN_DELAY_SECONDS": "30"}, cwd=tmp_path) as service:
+        started = time.monotonic()
+        code = service.stop(signal.SIGINT, timeout=20)
+    assert code == 0
+    assert time.monotonic() - started < 10
+
+
+@pytest.mark.postgres
+def test_serve_never_migrates_postgres_and_readiness_follows_the_schema(
+    fresh_database: URL, tmp_path: Path
+) -> None:
+    env = {"DATABASE_URL": url_string(fresh_database)}
+    with running_service(env, cwd=tmp_path, wait=False) as service:
+        _wait_for(lambda: _status(f"{service.base_url}/healthz") == 200, timeout=15)
+        response = httpx.get(f"{service.base_url}/readyz")
+        assert response.status_code == 503
+        assert response.json()["checks"]["schema"].startswith("behind")
+        migrated = subprocess.run(  # noqa: S603
+            [sys.executable, "-m", "service", "migrate"],
+            env=service_env(env),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert migrated.returncode == 0, migrated.stderr
+        _wait_for(lambda: _status(f"{service.base_url}/readyz") == 200, timeout=5)
+
+
+@pytest.mark.postgres
+def test_readiness_follows_database_outage_without_restart(
+    database_url: URL, tmp_path: Path
+) -> None:
+    assert database_url.host and database_url.port
+    with TcpProxy(database_url.host, database_url.port) as proxy:
+        via_proxy = database_url.set(host="127.0.0.1", port=proxy.port)
+        env = {"DATABASE_URL": url_string(via_proxy), "DB_CONNECT_TIMEOUT_SECONDS": "1"}
+        with running_service(env, cwd=tmp_path) as service:
+            pid = service.process.pid
+            proxy.set_mode(Mode.REFUSE)
+            down_after = _wait_for(lambda: _status(f"{service.base_url}/readyz") == 503, 3)
+            assert _status(f"{service.base_url}/healthz") == 200
+            proxy.set_mode(Mode.FORWARD)
+            up_after = _wait_for(lambda: _status(f"{service.base_url}/readyz") == 200, 5)
+            assert service.process.pid == pid and service.process.poll() is None
+    assert down_after < 3
+    assert up_after < 5
+
+
+@pytest.mark.postgres
+def test_readiness_fails_fast_when_database_is_black_holed(
+    database_url: URL, tmp_path: Path
+) -> None:
+    assert database_url.host and database_url.port
+    with TcpProxy(database_url.host, database_url.port) as proxy:
+        via_proxy = database_url.set(host="127.0.0.1", port=proxy.port)
+        with running_service({"DATABASE_URL": url_string(via_proxy)}, cwd=tmp_path) as service:
+            proxy.set_mode(Mode.BLACKHOLE)
+            started = time.monotonic()
+            response = httpx.get(f"{service.base_url}/readyz", timeout=5)
+            took = time.monotonic() - started
+            proxy.set_mode(Mode.FORWARD)
+            _wait_for(lambda: _status(f"{service.base_url}/readyz") == 200, 5)
+    assert response.status_code == 503
+    assert took < 2.0, "readiness is bounded by its 1 s timeout"
+
+
+def test_probe_command_reports_status(tmp_path: Path) -> None:
+    with running_service({}, cwd=tmp_path) as service:
+        ok = asyncio.run(_probe(f"{service.base_url}/healthz"))
+        missing = asyncio.run(_probe(f"{service.base_url}/nothing"))
+    unreachable = asyncio.run(_probe("http://127.0.0.1:1/healthz"))
+    assert (ok, missing, unreachable) == (0, 1, 1)
+
+
+async def _probe(url: str) -> int:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "service", "probe", url, "--timeout", "2", env=service_env()
+    )
+    return await process.wait()
