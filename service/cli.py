@@ -34,7 +34,9 @@ def _migrate(args: argparse.Namespace) -> int:
 
     settings = _settings_and_logging()
     # Each applied revision gets a log line; the rest of alembic stays quiet.
-    logging.getLogger("alembic.runtime.migration").setLevel(logging.INFO)
+    migration_log = logging.getLogger("alembic.runtime.migration")
+    migration_log.setLevel(logging.INFO)
+    migration_log.addFilter(lambda record: record.getMessage().startswith("Running "))
     try:
         result = asyncio.run(migrate(settings, check=args.check))
         head = head_revision()

@@ -20,7 +20,13 @@ from service.db.engine import create_engine
 
 # One constant key: every tasks-api migrate run on a database serialises on it.
 ADVISORY_LOCK_KEY = 0x7A5C_0A91
+PACKAGED_HOME = Path(__file__).resolve().parents[1] / "_alembic"
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+def alembic_home() -> Path:
+    """Where alembic.ini and migrations/ are: inside an installed wheel, else the checkout."""
+    return PACKAGED_HOME if (PACKAGED_HOME / "alembic.ini").is_file() else PROJECT_ROOT
 
 
 class MigrationError(RuntimeError):
@@ -42,8 +48,9 @@ class MigrationResult:
 
 def alembic_config(connection: Connection | None = None) -> Config:
     """The Alembic configuration of the project, optionally bound to a connection."""
-    config = Config(str(PROJECT_ROOT / "alembic.ini"))
-    config.set_main_option("script_location", str(PROJECT_ROOT / "migrations"))
+    home = alembic_home()
+    config = Config(str(home / "alembic.ini"))
+    config.set_main_option("script_location", str(home / "migrations"))
     if connection is not None:
         config.attributes["connection"] = connection
     return config

@@ -60,7 +60,7 @@ def _assert_problem(response: httpx.Response, status: int, code: str) -> dict[st
     assert response.status_code == status
     assert response.headers["content-type"] == "application/problem+json"
     body: dict[str, object] = response.json()
-    assert PROBLEM_KEYS <= body.keys()
+    assert body.keys() >= PROBLEM_KEYS
     assert body["status"] == status
     assert body["code"] == code
     assert body["request_id"] == response.headers["x-request-id"]

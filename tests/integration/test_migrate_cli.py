@@ -19,7 +19,7 @@ from tests.support.server import service_env
 
 def _migrate(url: URL | str, *args: str, timeout: float = 90) -> subprocess.CompletedProcess[str]:
     database_url = url if isinstance(url, str) else url_string(url)
-    return subprocess.run(  # noqa: S603
+    return subprocess.run(
         [sys.executable, "-m", "service", "migrate", *args],
         env=service_env({"DATABASE_URL": database_url, "DB_CONNECT_TIMEOUT_SECONDS": "2"}),
         capture_output=True,
@@ -65,7 +65,7 @@ def test_three_concurrent_runs_all_succeed_once(fresh_database: URL) -> None:
         {"DATABASE_URL": url_string(fresh_database), "DB_CONNECT_TIMEOUT_SECONDS": "2"}
     )
     runs = [
-        subprocess.Popen(  # noqa: S603
+        subprocess.Popen(
             [sys.executable, "-m", "service", "migrate"],
             env=env,
             stdout=subprocess.PIPE,

@@ -14,7 +14,6 @@ import httpx
 import pytest
 from sqlalchemy.engine import URL
 
-from service.db.migrate import head_revision
 from service.version import VERSION
 from tests.support.databases import url_string
 from tests.support.proxy import Mode, TcpProxy
@@ -52,7 +51,7 @@ def test_serve_with_no_configuration(tmp_path: Path) -> None:
 
 
 def test_serve_refuses_to_start_on_invalid_port(tmp_path: Path) -> None:
-    result = subprocess.run(  # noqa: S603
+    result = subprocess.run(
         [sys.executable, "-m", "service", "serve"],
         env=service_env({"PORT": "0x50"}),
         cwd=tmp_path,
@@ -101,7 +100,7 @@ def test_serve_never_migrates_postgres_and_readiness_follows_the_schema(
         response = httpx.get(f"{service.base_url}/readyz")
         assert response.status_code == 503
         assert response.json()["checks"]["schema"].startswith("behind")
-        migrated = subprocess.run(  # noqa: S603
+        migrated = subprocess.run(
             [sys.executable, "-m", "service", "migrate"],
             env=service_env(env),
             capture_output=True,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import selectors
 import socket
+import struct
 import threading
 from enum import Enum
 
@@ -79,7 +80,8 @@ class TcpProxy:
         except BlockingIOError:
             return
         if self._mode is Mode.REFUSE:
-            client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+            # Linger 0: close() sends RST, as a refused connection looks to the client.
+            client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             client.close()
             return
         if self._mode is Mode.BLACKHOLE:

@@ -99,7 +99,7 @@ def running_service(
     workdir = cwd or Path(tempfile.mkdtemp(prefix="tasks-api-run-"))
     log_path = workdir / f"service-{port}.log"
     with log_path.open("wb") as log_file:
-        process = subprocess.Popen(  # noqa: S603 - fixed argv, the interpreter running the tests
+        process = subprocess.Popen(
             [sys.executable, "-m", "service", *args],
             cwd=workdir,
             env=env,

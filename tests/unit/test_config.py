@@ -60,7 +60,7 @@ def test_safe_database_url_hides_the_password() -> None:
 
 
 def _run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(  # noqa: S603
+    return subprocess.run(
         [sys.executable, "-m", "service", *args],
         env=service_env(env),
         capture_output=True,
