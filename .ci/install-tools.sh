@@ -76,10 +76,16 @@ install_checkov() {
     log "checkov ${CHECKOV_VERSION} already installed"
     return
   fi
-  log "installing checkov ${CHECKOV_VERSION} as a uv tool under .ci/tools"
+  # Python 3.11 where there is one (Debian 12, the project's own version); otherwise
+  # whatever python3 the machine has, as long as checkov supports it.
+  local python="python3"
+  if command -v python3.11 >/dev/null 2>&1; then
+    python="python3.11"
+  fi
+  log "installing checkov ${CHECKOV_VERSION} as a uv tool under .ci/tools (${python})"
   # A uv tool has its own venv: checkov's many pins never touch the project's.
   UV_TOOL_DIR="${tools_dir}/uv" UV_TOOL_BIN_DIR="${bin_dir}" UV_PYTHON_DOWNLOADS=never \
-    uv tool install --quiet --force --python python3.11 "checkov==${CHECKOV_VERSION}" </dev/null
+    uv tool install --quiet --force --python "${python}" "checkov==${CHECKOV_VERSION}" </dev/null
   if ! checkov_is_current; then
     log "checkov did not install at ${CHECKOV_VERSION}"
     exit 1

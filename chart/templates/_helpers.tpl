@@ -252,3 +252,66 @@ helm.sh/hook: test
 helm.sh/hook-delete-policy: before-hook-creation
 {{- end -}}
 {{- end -}}
+
+{{/*
+Body of a helm test container (after its name): the app image probing one URL.
+*/}}
+{{- define "tasks-api.testContainer" -}}
+{{- $root := .root -}}
+image: {{ include "tasks-api.image" $root | quote }}
+imagePullPolicy: {{ $root.Values.image.pullPolicy }}
+args: ["probe", {{ .url | quote }}, "--timeout", "5"]
+resources:
+  requests:
+    cpu: 10m
+    memory: 64Mi
+  limits:
+    cpu: 200m
+    memory: 128Mi
+securityContext:
+  {{- include "tasks-api.containerSecurityContext" $root | nindent 2 }}
+volumeMounts:
+  - name: tmp
+    mountPath: /tmp
+  - name: metrics
+    mountPath: /run/tasks-api/metrics
+{{- end -}}
+
+{{/*
+NetworkPolicy egress rule to the cluster DNS.
+*/}}
+{{- define "tasks-api.dnsEgressRule" -}}
+{{- $dns := .Values.networkPolicy.egress.dns -}}
+- to:
+    - namespaceSelector:
+        matchLabels:
+          kubernetes.io/metadata.name: {{ $dns.namespace }}
+      {{- with $dns.podLabels }}
+      podSelector:
+        matchLabels:
+          {{- toYaml . | nindent 10 }}
+      {{- end }}
+  ports:
+    - port: 53
+      protocol: UDP
+    - port: 53
+      protocol: TCP
+{{- end -}}
+
+{{/*
+NetworkPolicy egress rule to PostgreSQL (CIDRs and/or peers).
+*/}}
+{{- define "tasks-api.databaseEgressRule" -}}
+{{- $db := .Values.networkPolicy.egress.database -}}
+- to:
+    {{- range $db.cidrs }}
+    - ipBlock:
+        cidr: {{ . }}
+    {{- end }}
+    {{- with $db.peers }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+  ports:
+    - port: {{ $db.port }}
+      protocol: TCP
+{{- end -}}
