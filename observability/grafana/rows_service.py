@@ -1,0 +1,286 @@
+"""Service rows of the tasks-api dashboard: overview, RED per route, latency, saturation."""
+
+from __future__ import annotations
+
+from dashboard_model import (
+    API,
+    CLIENT_ERRORS,
+    SEL,
+    SERVER_ERRORS,
+    WITHIN_SLO,
+    Panel,
+    Row,
+    Target,
+    quantile,
+    rate,
+)
+
+
+def overview_row() -> Row:
+    """Return the at-a-glance stat row."""
+    return Row(
+        "Overview",
+        (
+            Panel(
+                "API request rate",
+                "API requests per second over all routes (probes and /metrics excluded).",
+                "reqps",
+                (Target(f"sum({rate('http_requests_total', API)})", "requests/s"),),
+                kind="stat",
+                width=4,
+                height=4,
+            ),
+            Panel(
+                "API 5xx ratio",
+                "Share of API requests answered with a 5xx. The availability SLO allows 0.1 %.",
+                "percentunit",
+                (
+                    Target(
+                        f"sum({rate('http_requests_total', API + SERVER_ERRORS)})"
+                        f" / sum({rate('http_requests_total', API)})",
+                        "5xx ratio",
+                    ),
+                ),
+                kind="stat",
+                width=4,
+                height=4,
+                thresholds=((None, "green"), (0.001, "yellow"), (0.05, "red")),
+            ),
+            Panel(
+                "API p99 latency",
+                "99th percentile duration of API requests. The latency SLO threshold is 0.25 s.",
+                "s",
+                (Target(quantile(0.99, "http_request_duration_seconds", "", API), "p99"),),
+                kind="stat",
+                width=4,
+                height=4,
+                thresholds=((None, "green"), (0.25, "yellow"), (0.5, "red")),
+            ),
+            Panel(
+                "Ready instances",
+                "Instances whose /readyz passes (tasks_api_readiness = 1).",
+                "short",
+                (Target(f"sum(tasks_api_readiness{{{SEL}}})", "ready"),),
+                kind="stat",
+                width=4,
+                height=4,
+                thresholds=((None, "red"), (1, "green")),
+            ),
+            Panel(
+                "Scrape targets up",
+                "Targets whose /metrics scrape succeeds (up = 1).",
+                "short",
+                (Target(f"sum(up{{{SEL}}})", "up"),),
+                kind="stat",
+                width=4,
+                height=4,
+                thresholds=((None, "red"), (1, "green")),
+            ),
+            Panel(
+                "Version",
+                "Running versions (tasks_api_build_info) and how many instances run each.",
+                "short",
+                (
+                    Target(
+                        f"count by (version) (tasks_api_build_info{{{SEL}}})",
+                        "{{version}}",
+                        instant=True,
+                    ),
+                ),
+                kind="stat",
+                width=4,
+                height=4,
+                extra={"textMode": "name"},
+            ),
+        ),
+    )
+
+
+def traffic_row() -> Row:
+    """Return rate, errors and duration per route, and the status-code mix."""
+    by_route = "method, handler"
+    return Row(
+        "Traffic (RED per route)",
+        (
+            Panel(
+                "Request rate by route",
+                "Requests per second per method and route template.",
+                "reqps",
+                (
+                    Target(
+                        f"sum by ({by_route}) ({rate('http_requests_total')})",
+                        "{{method}} {{handler}}",
+                    ),
+                ),
+            ),
+            Panel(
+                "5xx ratio by route",
+                "Share of requests per route answered with a 5xx (server errors).",
+                "percentunit",
+                (
+                    Target(
+                        f"sum by ({by_route}) "
+                        f"({rate('http_requests_total', SEL + SERVER_ERRORS)})"
+                        f" / sum by ({by_route}) ({rate('http_requests_total')})",
+                        "{{method}} {{handler}}",
+                    ),
+                ),
+            ),
+            Panel(
+                "4xx ratio by route",
+                "Share of requests per route answered with a 4xx (client errors: "
+                "validation, auth, not found). They do not spend the error budget.",
+                "percentunit",
+                (
+                    Target(
+                        f"sum by ({by_route}) "
+                        f"({rate('http_requests_total', SEL + CLIENT_ERRORS)})"
+                        f" / sum by ({by_route}) ({rate('http_requests_total')})",
+                        "{{method}} {{handler}}",
+                    ),
+                ),
+            ),
+            Panel(
+                "Status codes",
+                "Responses per second by exact status code, stacked.",
+                "reqps",
+                (Target(f"sum by (status) ({rate('http_requests_total')})", "{{status}}"),),
+                width=12,
+                stack=True,
+            ),
+            Panel(
+                "p95 latency by route",
+                "95th percentile request duration per method and route template.",
+                "s",
+                (
+                    Target(
+                        quantile(0.95, "http_request_duration_seconds", by_route),
+                        "{{method}} {{handler}}",
+                        exemplar=True,
+                    ),
+                ),
+                width=12,
+            ),
+        ),
+    )
+
+
+def latency_row() -> Row:
+    """Return API latency percentiles and the share of fast requests."""
+    metric = "http_request_duration_seconds"
+    return Row(
+        "Latency",
+        (
+            Panel(
+                "API latency percentiles",
+                "p50, p95 and p99 duration of all API requests.",
+                "s",
+                tuple(
+                    Target(quantile(q, metric, "", API), f"p{round(q * 100)}", exemplar=True)
+                    for q in (0.5, 0.95, 0.99)
+                ),
+            ),
+            Panel(
+                "Requests within 0.25 s",
+                "Share of API requests that completed within the 0.25 s latency SLO "
+                "threshold (objective: 99 %).",
+                "percentunit",
+                (
+                    Target(
+                        f"sum({rate(metric + '_bucket', API + WITHIN_SLO)})"
+                        f" / sum({rate(metric + '_count', API)})",
+                        "within 0.25 s",
+                    ),
+                ),
+                thresholds=((None, "red"), (0.99, "green")),
+            ),
+            Panel(
+                "Mean latency by route",
+                "Average request duration per method and route template.",
+                "s",
+                (
+                    Target(
+                        f"sum by (method, handler) ({rate(metric + '_sum')})"
+                        f" / sum by (method, handler) ({rate(metric + '_count')})",
+                        "{{method}} {{handler}}",
+                    ),
+                ),
+            ),
+        ),
+    )
+
+
+def saturation_row() -> Row:
+    """Return in-flight requests, database pool and process resources."""
+    pool = "tasks_api_db_pool"
+    return Row(
+        "Saturation",
+        (
+            Panel(
+                "Requests in progress",
+                "Requests being served right now, per route, summed over workers.",
+                "short",
+                (
+                    Target(
+                        f"sum by (method, handler) (http_requests_inprogress{{{SEL}}})",
+                        "{{method}} {{handler}}",
+                    ),
+                ),
+            ),
+            Panel(
+                "DB connection pool",
+                "Pool size, connections checked out and overflow connections per "
+                "instance, summed over workers.",
+                "short",
+                (
+                    Target(f"sum by (instance) ({pool}_size{{{SEL}}})", "size {{instance}}"),
+                    Target(
+                        f"sum by (instance) ({pool}_checked_out{{{SEL}}})",
+                        "checked out {{instance}}",
+                    ),
+                    Target(
+                        f"sum by (instance) ({pool}_overflow{{{SEL}}})",
+                        "overflow {{instance}}",
+                    ),
+                ),
+            ),
+            Panel(
+                "DB pool wait time",
+                "Time a request waits to get a pooled connection: p95 and mean.",
+                "s",
+                (
+                    Target(quantile(0.95, f"{pool}_wait_seconds", ""), "p95"),
+                    Target(
+                        f"sum({rate(pool + '_wait_seconds_sum')})"
+                        f" / sum({rate(pool + '_wait_seconds_count')})",
+                        "mean",
+                    ),
+                ),
+            ),
+            Panel(
+                "Process CPU",
+                "CPU used by the gunicorn master and workers, in cores.",
+                "short",
+                (
+                    Target(
+                        f"sum by (instance) ({rate('tasks_api_process_cpu_seconds_total')})",
+                        "{{instance}}",
+                    ),
+                ),
+                width=12,
+            ),
+            Panel(
+                "Process resident memory",
+                "Resident memory of every process (master and each worker).",
+                "bytes",
+                (
+                    Target(
+                        "sum by (instance, pid) "
+                        f"(tasks_api_process_resident_memory_bytes{{{SEL}}})",
+                        "{{instance}} pid {{pid}}",
+                    ),
+                ),
+                width=12,
+            ),
+        ),
+    )

@@ -1,0 +1,282 @@
+"""The Grafana dashboard: structure, filters, datasource use, and its generator."""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.observability.dashboard_checks import (
+    DATASOURCE_REF,
+    bare_metric_names,
+    dashboard_problems,
+    datasource_uid_problems,
+    metric_selectors,
+    panel_problems,
+    selector_problems,
+    variable_problems,
+)
+from tests.observability.paths import DASHBOARD, DASHBOARD_GENERATOR, DASHBOARDS_DIR, RULES_DIR
+from tests.observability.promql import (
+    dashboard_queries,
+    iter_panels,
+    load_dashboard,
+    panel_exprs,
+    recording_rule_exprs,
+    substitute_variables,
+)
+
+UID = "tasks-api-service"
+RAW = 'job=~"$job", instance=~"$instance"'
+
+
+def _panel(**changes: Any) -> dict[str, Any]:
+    panel: dict[str, Any] = {
+        "id": 2,
+        "type": "timeseries",
+        "title": "Request rate",
+        "description": "Requests per second.",
+        "datasource": dict(DATASOURCE_REF),
+        "fieldConfig": {"defaults": {"unit": "reqps"}, "overrides": []},
+        "targets": [
+            {
+                "refId": "A",
+                "datasource": dict(DATASOURCE_REF),
+                "expr": f"sum(rate(http_requests_total{{{RAW}}}[$__rate_interval]))",
+            }
+        ],
+    }
+    panel.update(changes)
+    return panel
+
+
+def _dashboard(*panels: dict[str, Any]) -> dict[str, Any]:
+    real = load_dashboard(DASHBOARD)
+    return {"uid": UID, "title": "t", "templating": real["templating"], "panels": list(panels)}
+
+
+# The real dashboard ----------------------------------------------------------
+
+
+def test_dashboard_is_valid_json_with_its_uid() -> None:
+    dashboard = json.loads(DASHBOARD.read_text(encoding="utf-8"))
+    assert dashboard["uid"] == UID
+    assert DASHBOARD.name == f"{UID}.json"
+
+
+def test_dashboard_passes_every_check() -> None:
+    assert dashboard_problems(load_dashboard(DASHBOARD), UID) == []
+
+
+def test_every_json_file_in_the_dashboards_folder_is_a_valid_dashboard() -> None:
+    for path in DASHBOARDS_DIR.glob("*.json"):
+        dashboard = load_dashboard(path)
+        assert dashboard_problems(dashboard, str(dashboard.get("uid"))) == [], path.name
+
+
+def test_dashboard_covers_red_saturation_database_business_and_slo() -> None:
+    exprs = "\n".join(panel_exprs(load_dashboard(DASHBOARD)))
+    for metric in (
+        "http_requests_total",
+        "http_request_duration_seconds_bucket",
+        "http_requests_inprogress",
+        "tasks_api_db_pool_size",
+        "tasks_api_db_pool_checked_out",
+        "tasks_api_db_pool_overflow",
+        "tasks_api_db_pool_wait_seconds_bucket",
+        "tasks_api_db_query_duration_seconds_bucket",
+        "tasks_api_process_cpu_seconds_total",
+        "tasks_api_process_resident_memory_bytes",
+        "tasks_api_tasks_created_total",
+        "tasks_api_logins_failed_total",
+        "tasks_api_idempotent_replays_total",
+        "tasks_api_readiness",
+        "tasks_api_otel_export_failures_total",
+        "slo:error_budget_remaining:ratio30d",
+    ):
+        assert metric in exprs, metric
+    for quantile in ("0.5", "0.95", "0.99"):
+        assert f"histogram_quantile({quantile}," in exprs
+    for window in ("5m", "30m", "1h", "2h", "6h", "1d", "3d"):
+        assert f"slo:sli_error:ratio_rate{window}{{" in exprs
+
+
+def test_dashboard_uses_only_recording_rules_that_exist() -> None:
+    recorded = {name for name, _ in recording_rule_exprs(RULES_DIR)}
+    for expr in panel_exprs(load_dashboard(DASHBOARD)):
+        for name, _ in metric_selectors(expr):
+            assert ":" not in name or name in recorded, name
+
+
+def test_generated_dashboard_is_up_to_date() -> None:
+    result = subprocess.run(
+        [sys.executable, str(DASHBOARD_GENERATOR), "--check"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_generator_reports_a_stale_dashboard(tmp_path: Path) -> None:
+    stale = tmp_path / "stale.json"
+    stale.write_text(DASHBOARD.read_text(encoding="utf-8").replace("p95", "p96"), encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, str(DASHBOARD_GENERATOR), "--check", "--output", str(stale)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "stale" in result.stderr
+
+
+def test_generator_output_is_exactly_the_committed_file(tmp_path: Path) -> None:
+    fresh = tmp_path / "fresh.json"
+    subprocess.run([sys.executable, str(DASHBOARD_GENERATOR), "--output", str(fresh)], check=True)
+    assert fresh.read_bytes() == DASHBOARD.read_bytes()
+
+
+def test_dashboard_queries_substitute_every_variable() -> None:
+    queries = dashboard_queries(DASHBOARD)
+    assert len(queries) == len(panel_exprs(load_dashboard(DASHBOARD)))
+    assert all("$" not in query for query in queries)
+    joined = "\n".join(queries)
+    assert 'job=~"tasks-api", instance=~".*"' in joined
+    assert "[1m]" in joined
+    assert "[5m]" in joined
+
+
+def test_substitute_variables_handles_both_spellings() -> None:
+    expr = 'rate(x{job=~"${job}", instance=~"$instance"}[$__rate_interval]) [$__range] $__interval'
+    assert substitute_variables(expr) == 'rate(x{job=~"tasks-api", instance=~".*"}[1m]) [5m] 1m'
+
+
+def test_substitute_variables_rejects_an_unknown_variable() -> None:
+    with pytest.raises(ValueError, match=r"unknown variable \$cluster"):
+        substitute_variables('up{cluster="$cluster"}')
+
+
+def test_dashboard_queries_rejects_a_file_that_is_not_a_dashboard(tmp_path: Path) -> None:
+    path = tmp_path / "list.json"
+    path.write_text("[]", encoding="utf-8")
+    with pytest.raises(TypeError):
+        dashboard_queries(path)
+
+
+def test_iter_panels_finds_panels_inside_collapsed_rows() -> None:
+    nested = {"panels": [{"type": "row", "panels": [_panel(id=5)]}]}
+    assert [panel["id"] for panel in iter_panels(nested) if panel["type"] != "row"] == [5]
+
+
+# The checkers on small bad inputs ----------------------------------------------
+
+
+def test_selector_check_accepts_raw_metrics_with_both_filters() -> None:
+    assert selector_problems(f'sum by (le) (rate(m_bucket{{{RAW}, le="0.25"}}[5m]))') == []
+
+
+def test_selector_check_accepts_recording_rules_filtered_on_job() -> None:
+    assert selector_problems('1 - slo:sli_error:ratio_rate30d{job=~"$job", slo="latency"}') == []
+
+
+def test_selector_check_rejects_a_missing_instance_filter() -> None:
+    assert selector_problems('rate(m{job=~"$job"}[5m])') == ['m: missing instance=~"$instance"']
+
+
+def test_selector_check_rejects_a_recording_rule_without_job_filter() -> None:
+    assert selector_problems('slo:a:b{slo="latency"}') == ['slo:a:b: missing job=~"$job"']
+
+
+def test_selector_check_rejects_a_bare_metric() -> None:
+    problems = selector_problems(f"m{{{RAW}}} / on (job) other_metric offset 1d")
+    assert problems == ["other_metric: no label matchers"]
+
+
+def test_selector_check_rejects_an_expression_without_selectors() -> None:
+    assert selector_problems("vector(1)") == ["no metric selector in 'vector(1)'"]
+
+
+def test_bare_metric_names_ignores_functions_keywords_grouping_and_numbers() -> None:
+    expr = (
+        f"histogram_quantile(0.99, sum by (le, handler) (rate(m{{{RAW}}}[5m]))) > 1e3 "
+        f"and on (job) count without (pid) (n{{{RAW}}}) > bool 0"
+    )
+    assert bare_metric_names(expr) == []
+
+
+def test_panel_checker_accepts_a_complete_panel() -> None:
+    assert panel_problems(_panel()) == []
+
+
+def test_panel_checker_rejects_missing_unit_description_and_title() -> None:
+    panel = _panel(title="", description="", fieldConfig={"defaults": {}})
+    assert len(panel_problems(panel)) == 3
+
+
+def test_panel_checker_rejects_a_panel_datasource_other_than_the_variable() -> None:
+    problems = panel_problems(_panel(datasource={"type": "prometheus", "uid": "prometheus"}))
+    assert problems == ["panel 'Request rate': datasource must be " + str(dict(DATASOURCE_REF))]
+
+
+def test_panel_checker_rejects_queries_without_filters_or_datasource() -> None:
+    panel = _panel(targets=[{"refId": "A", "expr": "sum(rate(http_requests_total[5m]))"}])
+    problems = panel_problems(panel)
+    assert len(problems) == 3
+    assert "datasource" in problems[0]
+    assert "no metric selector" in problems[1]
+    assert "http_requests_total: no label matchers" in problems[2]
+
+
+def test_panel_checker_rejects_a_panel_without_queries() -> None:
+    assert panel_problems(_panel(targets=[])) == ["panel 'Request rate': no queries"]
+
+
+def test_datasource_check_rejects_hard_coded_uids_anywhere() -> None:
+    dashboard = _dashboard(_panel())
+    assert datasource_uid_problems(dashboard) == []
+    bad = copy.deepcopy(dashboard)
+    bad["panels"][0]["targets"][0]["datasource"] = {"uid": "P1809F7CD0C75ACF3"}
+    bad["links"] = [{"datasourceUid": "tempo"}]
+    bad["annotations"] = {"list": [{"datasource": "Prometheus"}]}
+    assert len(datasource_uid_problems(bad)) == 3
+
+
+def test_variable_check_requires_datasource_job_and_instance() -> None:
+    dashboard = _dashboard(_panel())
+    assert variable_problems(dashboard) == []
+    dashboard["templating"] = {
+        "list": [v for v in dashboard["templating"]["list"] if v["name"] != "job"]
+    }
+    assert variable_problems(dashboard) == ["missing template variable 'job'"]
+
+
+def test_variable_check_rejects_a_datasource_variable_of_another_type() -> None:
+    dashboard = copy.deepcopy(_dashboard(_panel()))
+    for variable in dashboard["templating"]["list"]:
+        if variable["name"] == "datasource":
+            variable["query"] = "loki"
+    assert len(variable_problems(dashboard)) == 1
+
+
+def test_dashboard_checker_rejects_a_wrong_uid_and_duplicate_panel_ids() -> None:
+    dashboard = _dashboard(_panel(id=1), _panel(id=1))
+    dashboard["uid"] = "other"
+    problems = dashboard_problems(dashboard, UID)
+    assert "uid is 'other', expected 'tasks-api-service'" in problems
+    assert "panel ids are not unique" in problems
+
+
+def test_dashboard_checker_rejects_a_dashboard_without_panels() -> None:
+    assert "dashboard has no panels" in dashboard_problems(_dashboard(), UID)
+
+
+def test_no_panel_hard_codes_a_rate_window() -> None:
+    for expr in panel_exprs(load_dashboard(DASHBOARD)):
+        assert re.search(r"\[\d+[smhd]\]", expr) is None, expr
