@@ -14,6 +14,7 @@ from service import health
 from service.config import Settings, load_settings
 from service.core.errors import install_error_handlers
 from service.core.lifecycle import ShutdownState, process_shutdown
+from service.core.logging import configure_logging
 from service.core.middleware import (
     BodyLimitMiddleware,
     RequestContextMiddleware,
@@ -21,6 +22,7 @@ from service.core.middleware import (
 )
 from service.db.engine import create_engine, create_session_factory
 from service.domains import API_PREFIX, discover_routers
+from service.telemetry import instrumentation as telemetry
 from service.version import VERSION
 
 log = structlog.get_logger("service.app")
@@ -40,18 +42,27 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     engine = create_engine(settings)
     app.state.engine = engine
     app.state.session_factory = create_session_factory(engine)
+    # Telemetry: providers of this worker process, database spans; then a first
+    # readiness verdict, because probes reach only some of the workers.
+    telemetry.start_worker(settings, engine)
+    with telemetry.untraced():
+        await health.readiness_checks(app)
     log.info("started", version=VERSION, database=settings.safe_database_url)
     try:
         yield
     finally:
         app.state.shutdown.begin()
         await engine.dispose()
+        telemetry.stop_worker()
         log.info("stopped")
 
 
 def create_app(settings: Settings | None = None, shutdown: ShutdownState | None = None) -> FastAPI:
     """Build the ASGI application for the given settings (read from the environment if None)."""
     settings = settings or load_settings()
+    # Also when run by another server (`uvicorn --factory`): structlog's defaults would
+    # render tracebacks with local variables, which can hold SQL parameters and secrets.
+    configure_logging(settings.log_level, settings.log_format, settings.is_development)
     app = FastAPI(
         title="tasks-api",
         version=VERSION,
@@ -95,5 +106,8 @@ def create_app(settings: Settings | None = None, shutdown: ShutdownState | None 
             max_age=600,
         )
     app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(telemetry.SpanErrorMiddleware)
     app.add_middleware(RequestContextMiddleware)
+    # Telemetry: Prometheus HTTP metrics and the OpenTelemetry server span, outermost.
+    telemetry.instrument_app(app)
     return app

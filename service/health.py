@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.applications import Starlette
 
 from service.core.errors import problem_response, problem_responses
 from service.core.lifecycle import ShutdownState
@@ -64,6 +65,19 @@ async def _check_database(engine: AsyncEngine) -> dict[str, str]:
     return checks
 
 
+async def readiness_checks(app: Starlette) -> dict[str, str]:
+    """Every readiness check and its state; the verdict goes to `app.state.on_readiness`."""
+    shutdown: ShutdownState = app.state.shutdown
+    if shutdown.draining:
+        checks = {"shutdown": "draining"}
+    else:
+        checks = await _check_database(app.state.engine)
+    set_ready = getattr(app.state, "on_readiness", None)
+    if callable(set_ready):
+        set_ready(all(state == "ok" for state in checks.values()))
+    return checks
+
+
 @router.get(
     "/readyz",
     operation_id="getReadiness",
@@ -78,15 +92,8 @@ async def _check_database(engine: AsyncEngine) -> dict[str, str]:
 )
 async def readyz(request: Request) -> Any:
     """Report whether this instance should receive traffic."""
-    shutdown: ShutdownState = request.app.state.shutdown
-    if shutdown.draining:
-        checks = {"shutdown": "draining"}
-    else:
-        checks = await _check_database(request.app.state.engine)
+    checks = await readiness_checks(request.app)
     failing = {name: state for name, state in checks.items() if state not in ("ok",)}
-    set_ready = getattr(request.app.state, "on_readiness", None)
-    if callable(set_ready):
-        set_ready(not failing)
     if failing:
         detail = "; ".join(f"{name}: {state}" for name, state in failing.items())
         return problem_response(

@@ -27,7 +27,7 @@ class TasksApiApplication(BaseApplication):  # type: ignore[misc]
         super().__init__()
 
     def load_config(self) -> None:
-        options = gunicorn_conf.gunicorn_options(self.settings) | gunicorn_conf.hooks()
+        options = gunicorn_conf.gunicorn_options(self.settings) | gunicorn_conf.hooks(self.settings)
         for key, value in options.items():
             self.cfg.set(key, value)
 
@@ -51,8 +51,27 @@ def prepare_multiprocess_dir() -> Path:
     return path
 
 
+def ensure_multiprocess_metrics() -> None:
+    """Fail unless prometheus_client stores metric values in the multiprocess directory.
+
+    prometheus_client chooses its value storage once, when it is first
+    imported: imported before PROMETHEUS_MULTIPROC_DIR was set, every forked
+    worker would count in its own memory and /metrics would show none of it.
+    """
+    from prometheus_client import values
+
+    if values.ValueClass is values.MutexValue:
+        raise RuntimeError(
+            "prometheus_client was imported before PROMETHEUS_MULTIPROC_DIR was set; "
+            "worker metrics would be lost"
+        )
+
+
 def serve(settings: Settings) -> int:
     """Run the server until it is stopped; returns the exit code."""
+    # First of all: nothing may import prometheus_client before this is set.
+    metrics_dir = prepare_multiprocess_dir()
+    ensure_multiprocess_metrics()
     if settings.is_sqlite:
         # Embedded mode only: nobody else will migrate a local SQLite file.
         from service.db.migrate import MigrationError, migrate
@@ -64,12 +83,12 @@ def serve(settings: Settings) -> int:
             return 1
         if result.changed:
             log.info("migrated", before=result.before, after=result.after)
-    prepare_multiprocess_dir()
     log.info(
         "serving",
         bind=f"{settings.host}:{settings.port}",
         workers=settings.web_concurrency,
         metrics_port=settings.metrics_port,
+        metrics_dir=str(metrics_dir),
         environment=str(settings.environment),
     )
     TasksApiApplication(settings).run()

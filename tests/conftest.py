@@ -145,9 +145,7 @@ async def db_session(db_connection: AsyncConnection) -> AsyncIterator[AsyncSessi
 
 
 @pytest.fixture
-async def client(
-    app: FastAPI, db_connection: AsyncConnection
-) -> AsyncIterator[httpx.AsyncClient]:
+async def client(app: FastAPI, db_connection: AsyncConnection) -> AsyncIterator[httpx.AsyncClient]:
     """HTTP client over ASGI whose requests share the test's rolled-back transaction.
 
     Requests must not run concurrently on it (one connection); use `live_client`

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_TYPE_BASE = "https://tasks-api.dev/problems/"
@@ -175,7 +176,24 @@ async def _on_http_exception(request: Request, exc: Exception) -> JSONResponse:
     else:
         detail = str(exc.detail)
     code = _HTTP_CODES.get(status, "http_error")
-    return problem_response(request, status=status, code=code, detail=detail, headers=exc.headers)
+    headers = exc.headers
+    if status == 405:
+        headers = {**(headers or {}), "Allow": ", ".join(_allowed_methods(request))}
+    return problem_response(request, status=status, code=code, detail=detail, headers=headers)
+
+
+_HTTP_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    # Starlette's Allow names only the first route matching the path; one path can have
+    # several routes (GET and POST /tasks), so ask every route about every method.
+    allowed = []
+    for method in _HTTP_METHODS:
+        scope = {**request.scope, "method": method}
+        if any(route.matches(scope)[0] is Match.FULL for route in request.app.router.routes):
+            allowed.append(method)
+    return allowed
 
 
 async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse:
@@ -264,12 +282,18 @@ async def _on_database_unavailable_or_bug(request: Request, exc: Exception) -> J
     raise exc
 
 
+# `model` registers the Problem component (FastAPI files it under application/json);
+# the problem+json entry, the media type actually sent, refers to the same schema.
+def _problem_content() -> dict[str, Any]:
+    return {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+
+
 COMMON_RESPONSES: dict[int | str, dict[str, Any]] = {
-    422: {"model": Problem, "description": "Invalid input", "content": {PROBLEM_JSON: {}}},
+    422: {"model": Problem, "description": "Invalid input", "content": _problem_content()},
     503: {
         "model": Problem,
         "description": "The database is unavailable or timed out",
-        "content": {PROBLEM_JSON: {}},
+        "content": _problem_content(),
     },
 }
 
@@ -281,6 +305,6 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         result[status] = {
             "model": Problem,
             "description": HTTPStatus(status).phrase,
-            "content": {PROBLEM_JSON: {}},
+            "content": _problem_content(),
         }
     return result

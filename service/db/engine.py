@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.pool import NullPool
 
 from service.config import Settings
+from service.telemetry import database as db_telemetry
 
 
 def _pgbouncer_statement_name() -> str:
@@ -68,9 +69,15 @@ def create_engine(settings: Settings, *, pooled: bool = True) -> AsyncEngine:
     options = engine_options(settings)
     if not pooled:
         options = {"connect_args": options["connect_args"], "poolclass": NullPool}
+    elif (pool_class := db_telemetry.instrumented_pool_class(url)) is not None:
+        # Metrics: a pool that reports its gauges and how long a checkout takes.
+        options["poolclass"] = pool_class
     engine = create_async_engine(url, **options)
     if settings.is_sqlite:
         event.listen(engine.sync_engine, "connect", _enable_sqlite_foreign_keys)
+    if pooled:
+        # Metrics: statement durations of the serving engine.
+        db_telemetry.observe_engine(engine)
     return engine
 
 

@@ -40,12 +40,12 @@ def test_environment_variables_are_read(monkeypatch: pytest.MonkeyPatch) -> None
 @pytest.mark.parametrize("secret", [None, DEV_JWT_SECRET, "too-short"])
 def test_production_refuses_missing_default_or_short_secret(secret: str | None) -> None:
     with pytest.raises(ValueError, match="JWT_SECRET"):
-        Settings(environment=Environment.PRODUCTION, jwt_secret=secret)  # type: ignore[arg-type]
+        Settings(environment=Environment.PRODUCTION, jwt_secret=secret)
 
 
 def test_unknown_database_driver_is_rejected() -> None:
     with pytest.raises(ValueError, match="postgresql\\+asyncpg"):
-        Settings(database_url="mysql://root@localhost/tasks")  # type: ignore[arg-type]
+        Settings(database_url="mysql://root@localhost/tasks")
 
 
 def test_out_of_range_values_are_rejected() -> None:
@@ -54,7 +54,7 @@ def test_out_of_range_values_are_rejected() -> None:
 
 
 def test_safe_database_url_hides_the_password() -> None:
-    settings = Settings(database_url="postgresql+asyncpg://app:hunter2@db:5432/tasks")  # type: ignore[arg-type]
+    settings = Settings(database_url="postgresql+asyncpg://app:hunter2@db:5432/tasks")
     assert "hunter2" not in settings.safe_database_url
     assert "db:5432/tasks" in settings.safe_database_url
 

@@ -1,0 +1,31 @@
+"""Helpers for documenting response headers in the OpenAPI schema."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+Responses = dict[int | str, dict[str, Any]]
+
+
+def header(
+    description: str, *, schema_type: str = "string", required: bool = True
+) -> dict[str, Any]:
+    """An OpenAPI header object."""
+    return {"description": description, "required": required, "schema": {"type": schema_type}}
+
+
+def with_headers(responses: Responses, headers: Mapping[int, Mapping[str, Any]]) -> Responses:
+    """The responses with header objects added to the given status codes."""
+    result = dict(responses)
+    for status, declared in headers.items():
+        entry = dict(result.get(status, {}))
+        entry["headers"] = {**entry.get("headers", {}), **declared}
+        result[status] = entry
+    return result
+
+
+BEARER_CHALLENGE_HEADER = {"WWW-Authenticate": header("The authentication challenge, `Bearer`.")}
+RETRY_AFTER_HEADER = {
+    "Retry-After": header("Seconds to wait before retrying.", schema_type="integer")
+}

@@ -1,0 +1,201 @@
+"""Passwords (argon2id, off the event loop), HS256 access tokens and opaque refresh tokens."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import os
+import secrets
+import uuid
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import jwt
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from fastapi import Depends, Request
+from fastapi.security import OAuth2PasswordBearer
+
+from service.config import Settings
+from service.core.errors import AppError
+
+JWT_ALGORITHM = "HS256"
+REQUIRED_CLAIMS = ("sub", "iat", "exp", "iss", "aud", "jti")
+# Tolerates small clock differences between the pods that mint and check tokens.
+CLOCK_SKEW_SECONDS = 5
+TOKEN_URL = "/api/v1/auth/token"  # noqa: S105 - a path, not a secret
+BEARER_CHALLENGE = "Bearer"
+INVALID_BEARER_CHALLENGE = 'Bearer error="invalid_token"'
+
+# argon2id with the RFC 9106 low-memory profile (argon2-cffi's default).
+_hasher = PasswordHasher()
+# A bounded pool: every hash holds 64 MiB, so parallel logins must not use unbounded threads.
+_hash_pool = ThreadPoolExecutor(
+    max_workers=max(1, min(4, os.cpu_count() or 1)), thread_name_prefix="argon2"
+)
+_dummy_hash: str | None = None
+
+
+class NotAuthenticatedError(AppError):
+    """No bearer token was sent."""
+
+    status = 401
+    code = "not_authenticated"
+    title = "Not Authenticated"
+
+    def __init__(self, detail: str | None = None, **kwargs: Any) -> None:
+        kwargs.setdefault("headers", {"WWW-Authenticate": BEARER_CHALLENGE})
+        super().__init__(detail or "A bearer access token is required.", **kwargs)
+
+
+class InvalidTokenError(AppError):
+    """A token is malformed, tampered with, expired, revoked or already used."""
+
+    status = 401
+    code = "invalid_token"
+    title = "Invalid Token"
+
+    def __init__(self, detail: str | None = None, **kwargs: Any) -> None:
+        kwargs.setdefault("headers", {"WWW-Authenticate": INVALID_BEARER_CHALLENGE})
+        super().__init__(detail or "The token is invalid or expired.", **kwargs)
+
+
+async def _in_hash_pool(function: Any, *args: Any) -> Any:
+    return await asyncio.get_running_loop().run_in_executor(_hash_pool, function, *args)
+
+
+async def hash_password(password: str) -> str:
+    """Hash a password with argon2id in the hashing thread pool."""
+    result: str = await _in_hash_pool(_hasher.hash, password)
+    return result
+
+
+def _verify(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+async def verify_password(password_hash: str, password: str) -> bool:
+    """Whether the password matches the stored hash (checked in the hashing thread pool)."""
+    result: bool = await _in_hash_pool(_verify, password_hash, password)
+    return result
+
+
+async def verify_dummy_password(password: str) -> None:
+    """Spend the time of one verification, so that unknown users answer like wrong passwords."""
+    global _dummy_hash  # noqa: PLW0603 - computed once per process, on first use
+    if _dummy_hash is None:
+        _dummy_hash = await hash_password(secrets.token_urlsafe(16))
+    await verify_password(_dummy_hash, password)
+
+
+def password_needs_rehash(password_hash: str) -> bool:
+    """Whether a stored hash uses weaker parameters than the current ones."""
+    return _hasher.check_needs_rehash(password_hash)
+
+
+@dataclass(frozen=True)
+class AccessToken:
+    """A signed access token and its lifetime in seconds."""
+
+    token: str
+    expires_in: int
+
+
+@dataclass(frozen=True)
+class AccessClaims:
+    """The validated claims of an access token."""
+
+    subject: uuid.UUID
+    token_id: str
+    expires_at: datetime
+
+
+def create_access_token(
+    settings: Settings, subject: uuid.UUID, *, now: datetime | None = None
+) -> AccessToken:
+    """Sign an access token for a user with the configured secret, issuer and audience."""
+    issued = int((now or datetime.now(UTC)).timestamp())
+    claims = {
+        "sub": str(subject),
+        "iat": issued,
+        "exp": issued + settings.access_token_ttl_seconds,
+        "iss": settings.jwt_issuer,
+        "aud": settings.jwt_audience,
+        "jti": uuid.uuid4().hex,
+    }
+    token = jwt.encode(claims, settings.jwt_key, algorithm=JWT_ALGORITHM)
+    return AccessToken(token=token, expires_in=settings.access_token_ttl_seconds)
+
+
+def decode_access_token(settings: Settings, token: str) -> AccessClaims:
+    """Validate an access token (pinned algorithm, every required claim) and return its claims."""
+    try:
+        claims: Mapping[str, Any] = jwt.decode(
+            token,
+            settings.jwt_key,
+            algorithms=[JWT_ALGORITHM],
+            audience=settings.jwt_audience,
+            issuer=settings.jwt_issuer,
+            leeway=CLOCK_SKEW_SECONDS,
+            options={"require": list(REQUIRED_CLAIMS), "verify_signature": True},
+        )
+    except jwt.ExpiredSignatureError:
+        raise InvalidTokenError("The access token has expired.") from None
+    except jwt.InvalidTokenError:
+        raise InvalidTokenError("The access token is invalid.") from None
+    subject, token_id = claims.get("sub"), claims.get("jti")
+    if not isinstance(subject, str) or not isinstance(token_id, str):
+        raise InvalidTokenError("The access token is invalid.")
+    try:
+        user_id = uuid.UUID(subject)
+    except ValueError:
+        raise InvalidTokenError("The access token is invalid.") from None
+    return AccessClaims(
+        subject=user_id,
+        token_id=token_id,
+        expires_at=datetime.fromtimestamp(int(claims["exp"]), UTC),
+    )
+
+
+def new_refresh_token() -> str:
+    """A random opaque refresh token (256 bits, URL-safe)."""
+    return secrets.token_urlsafe(32)
+
+
+def hash_refresh_token(token: str) -> str:
+    """The SHA-256 hex digest under which a refresh token is stored."""
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def derive_key(settings: Settings, purpose: str) -> bytes:
+    """A key for one purpose (e.g. cursor signing) derived from the JWT secret."""
+    return hmac.new(settings.jwt_key.encode(), purpose.encode(), hashlib.sha256).digest()
+
+
+bearer_scheme = OAuth2PasswordBearer(
+    tokenUrl=TOKEN_URL,
+    auto_error=False,
+    description="Access token from `POST /api/v1/auth/token` (OAuth2 password grant).",
+)
+
+
+def request_settings(request: Request) -> Settings:
+    """The settings of the application serving the request."""
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+async def access_claims(
+    request: Request, token: Annotated[str | None, Depends(bearer_scheme)]
+) -> AccessClaims:
+    """The caller's validated access-token claims; 401 when missing or invalid."""
+    if not token:
+        raise NotAuthenticatedError
+    return decode_access_token(request_settings(request), token)

@@ -1,0 +1,194 @@
+"""Queries of the tasks domain; the session belongs to the request."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Collection, Mapping, Sequence
+from datetime import datetime, timedelta
+from enum import Enum
+from typing import Any
+
+from sqlalchemy import delete, or_, select, tuple_, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.core.pagination import Position
+from service.domains.tasks.models import IdempotencyKey, Task, TaskStatus
+
+# A concurrent claim waited too long for the holder's transaction: lock_not_available,
+# query_canceled (statement_timeout).
+_STILL_HELD_SQLSTATES = frozenset({"55P03", "57014"})
+
+
+class Claim(Enum):
+    """The outcome of claiming an idempotency key."""
+
+    CLAIMED = "claimed"  # this request holds the key now
+    TAKEN = "taken"  # a committed row holds it: replay or reject
+    BUSY = "busy"  # another request holds it and did not finish in time
+
+
+def _dialect_insert(session: AsyncSession) -> Any:
+    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+
+
+class TaskRepository:
+    """Reads and writes tasks, always scoped to their owner."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add(self, task: Task) -> None:
+        """Insert a task now (so that errors surface inside the request)."""
+        self.session.add(task)
+        await self.session.flush()
+
+    async def get(self, owner_id: uuid.UUID, task_id: uuid.UUID) -> Task | None:
+        """The owner's task with this id, if any."""
+        statement = select(Task).where(Task.id == task_id, Task.owner_id == owner_id)
+        return (await self.session.execute(statement)).scalar_one_or_none()
+
+    async def page(
+        self,
+        owner_id: uuid.UUID,
+        *,
+        status: TaskStatus | None,
+        after: Position | None,
+        limit: int,
+    ) -> Sequence[Task]:
+        """Up to `limit` tasks, newest first (created_at, id descending), after a position."""
+        statement = select(Task).where(Task.owner_id == owner_id)
+        if status is not None:
+            statement = statement.where(Task.status == status.value)
+        if after is not None:
+            statement = statement.where(
+                tuple_(Task.created_at, Task.id) < tuple_(after.created_at, after.id)
+            )
+        statement = statement.order_by(Task.created_at.desc(), Task.id.desc()).limit(limit)
+        return (await self.session.execute(statement)).scalars().all()
+
+    async def update(
+        self,
+        owner_id: uuid.UUID,
+        task_id: uuid.UUID,
+        values: Mapping[str, Any],
+        *,
+        expected_versions: Collection[int] | None,
+    ) -> Task | None:
+        """Apply changes and bump the version, only if the version is one of those expected.
+
+        None when no row qualified (no such task, or the version moved on).
+        """
+        statement = update(Task).where(Task.id == task_id, Task.owner_id == owner_id)
+        if expected_versions is not None:
+            statement = statement.where(Task.version.in_(list(expected_versions)))
+        statement = statement.values(**values, version=Task.version + 1).returning(Task)
+        result = await self.session.execute(
+            statement, execution_options={"synchronize_session": False, "populate_existing": True}
+        )
+        return result.scalar_one_or_none()
+
+    async def delete(
+        self,
+        owner_id: uuid.UUID,
+        task_id: uuid.UUID,
+        *,
+        expected_versions: Collection[int] | None,
+    ) -> bool:
+        """Delete the task if its version is one of those expected; whether a row went."""
+        statement = delete(Task).where(Task.id == task_id, Task.owner_id == owner_id)
+        if expected_versions is not None:
+            statement = statement.where(Task.version.in_(list(expected_versions)))
+        result = await self.session.execute(
+            statement.returning(Task.id), execution_options={"synchronize_session": False}
+        )
+        return result.scalar_one_or_none() is not None
+
+
+class IdempotencyRepository:
+    """Idempotency keys per owner: claims, stored responses, expiry."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def claim(
+        self,
+        owner_id: uuid.UUID,
+        key: str,
+        fingerprint: str,
+        *,
+        now: datetime,
+        ttl: timedelta,
+        stale_after: timedelta,
+    ) -> Claim:
+        """Insert the key row, or take over an expired or abandoned one.
+
+        On PostgreSQL a concurrent claim of the same key waits here until the holder's
+        transaction ends, then sees its committed row (or takes the key if it rolled back);
+        BUSY when that wait outlasts the statement timeout.
+        """
+        table = IdempotencyKey.__table__
+        insert = _dialect_insert(self.session)(table).values(
+            id=uuid.uuid4(),
+            owner_id=owner_id,
+            key=key,
+            request_fingerprint=fingerprint,
+            response_status=None,
+            response_body=None,
+            created_at=now,
+            expires_at=now + ttl,
+        )
+        excluded = insert.excluded
+        takeover = or_(
+            table.c.expires_at <= now,
+            (table.c.response_status.is_(None)) & (table.c.created_at <= now - stale_after),
+        )
+        statement = insert.on_conflict_do_update(
+            index_elements=[table.c.owner_id, table.c.key],
+            set_={
+                "id": excluded.id,
+                "request_fingerprint": excluded.request_fingerprint,
+                "response_status": None,
+                "response_body": None,
+                "created_at": excluded.created_at,
+                "expires_at": excluded.expires_at,
+            },
+            where=takeover,
+        ).returning(table.c.id)
+        try:
+            claimed = (await self.session.execute(statement)).scalar_one_or_none()
+        except DBAPIError as error:
+            if getattr(error.orig, "sqlstate", None) in _STILL_HELD_SQLSTATES:
+                return Claim.BUSY
+            raise
+        return Claim.CLAIMED if claimed is not None else Claim.TAKEN
+
+    async def get(self, owner_id: uuid.UUID, key: str) -> IdempotencyKey | None:
+        """The key row of an owner, if any (fresh from the database)."""
+        statement = (
+            select(IdempotencyKey)
+            .where(IdempotencyKey.owner_id == owner_id, IdempotencyKey.key == key)
+            .execution_options(populate_existing=True)
+        )
+        return (await self.session.execute(statement)).scalar_one_or_none()
+
+    async def store_response(
+        self,
+        owner_id: uuid.UUID,
+        key: str,
+        *,
+        status: int,
+        body: dict[str, Any],
+    ) -> None:
+        """Record the response of the request that holds the key."""
+        await self.session.execute(
+            update(IdempotencyKey)
+            .where(IdempotencyKey.owner_id == owner_id, IdempotencyKey.key == key)
+            .values(response_status=status, response_body=body),
+            execution_options={"synchronize_session": False},
+        )
+
+    async def purge_expired(self, now: datetime) -> None:
+        """Delete every key past its expiry."""
+        await self.session.execute(delete(IdempotencyKey).where(IdempotencyKey.expires_at <= now))

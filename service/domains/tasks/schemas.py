@@ -1,0 +1,138 @@
+"""Request and response bodies of the tasks endpoints."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic.config import JsonDict
+
+from service.core.validation import (
+    NON_BLANK_PATTERN,
+    NON_BLANK_SCHEMA,
+    NUL_FREE_PATTERN,
+    StrictInput,
+    UtcTimestamp,
+    strip_text,
+)
+from service.domains.tasks.models import (
+    DESCRIPTION_MAX_LENGTH,
+    TITLE_MAX_LENGTH,
+    TaskPriority,
+    TaskStatus,
+)
+
+Title = Annotated[
+    str,
+    BeforeValidator(strip_text),
+    Field(
+        min_length=1,
+        max_length=TITLE_MAX_LENGTH,
+        pattern=NON_BLANK_PATTERN,
+        json_schema_extra=NON_BLANK_SCHEMA,
+        description="Trimmed; 1 to 200 characters, not blank.",
+        examples=["Write the release notes"],
+    ),
+]
+Description = Annotated[
+    str,
+    Field(
+        max_length=DESCRIPTION_MAX_LENGTH,
+        pattern=NUL_FREE_PATTERN,
+        description="Up to 10,000 characters.",
+        examples=["Cover the migration steps and the new alerts."],
+    ),
+]
+# Request bodies arrive as parsed JSON, so enums are validated from their string values.
+Status = Annotated[TaskStatus, Field(strict=False)]
+Priority = Annotated[TaskPriority, Field(strict=False)]
+DueAt = Annotated[
+    UtcTimestamp,
+    Field(description="RFC 3339 date-time with an offset; returned in UTC."),
+]
+
+_CREATE_EXAMPLE: JsonDict = {
+    "title": "Write the release notes",
+    "description": "Cover the migration steps and the new alerts.",
+    "status": "todo",
+    "priority": "high",
+    "due_at": "2026-12-01T17:00:00+01:00",
+}
+_TASK_EXAMPLE: JsonDict = {
+    "id": "0b7e4c52-1f7a-4a8e-9a3c-5d2f1e6b7c80",
+    "title": "Write the release notes",
+    "description": "Cover the migration steps and the new alerts.",
+    "status": "todo",
+    "priority": "high",
+    "due_at": "2026-12-01T16:00:00Z",
+    "created_at": "2026-11-22T09:30:12.123456Z",
+    "updated_at": "2026-11-22T09:30:12.123456Z",
+    "version": 1,
+}
+
+
+class TaskCreate(StrictInput):
+    """A new task; only the title is required."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [_CREATE_EXAMPLE]})
+
+    title: Title
+    description: Description | None = None
+    status: Status = TaskStatus.TODO
+    priority: Priority = TaskPriority.NORMAL
+    due_at: DueAt | None = None
+
+
+def _no_null_defaults(schema: JsonDict) -> None:
+    # The None defaults only mean "not sent"; advertising them would invite `null`.
+    properties = schema.get("properties")
+    if isinstance(properties, dict):
+        for field in properties.values():
+            if isinstance(field, dict) and "default" in field and field["default"] is None:
+                del field["default"]
+    schema["examples"] = [{"status": "in_progress", "due_at": None}]
+
+
+class TaskUpdate(StrictInput):
+    """A partial update: only the fields sent change; `null` clears description or due_at."""
+
+    model_config = ConfigDict(json_schema_extra=_no_null_defaults)
+
+    # Optional but not nullable: omitted means unchanged, `null` is a 422. The None
+    # defaults are never validated nor stored (only the fields sent are applied).
+    title: Title = None  # type: ignore[assignment]
+    description: Description | None = None
+    status: Status = None  # type: ignore[assignment]
+    priority: Priority = None  # type: ignore[assignment]
+    due_at: DueAt | None = None
+
+
+class TaskOut(BaseModel):
+    """A task as the API returns it; times are UTC with `Z`."""
+
+    model_config = ConfigDict(from_attributes=True, json_schema_extra={"examples": [_TASK_EXAMPLE]})
+
+    id: uuid.UUID
+    title: str
+    description: str | None
+    status: TaskStatus
+    priority: TaskPriority
+    due_at: UtcTimestamp | None
+    created_at: UtcTimestamp
+    updated_at: UtcTimestamp
+    version: int = Field(ge=1, description="Grows by one on every change.")
+
+
+class TaskPage(BaseModel):
+    """One page of tasks, newest first, and the cursor of the next page (null on the last)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"items": [_TASK_EXAMPLE], "next_cursor": None}]}
+    )
+
+    items: list[TaskOut]
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` to get the next page; null on the last page.",
+        examples=["MTc5NDMwMDIxMjEyMzQ1NjowYjdlNGM1Mg.3q2-7wAAAAAAAAAAAAAAAA"],
+    )

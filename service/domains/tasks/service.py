@@ -1,0 +1,184 @@
+"""Tasks: create (optionally idempotent), list by keyset, read, update and delete with ETags."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from enum import StrEnum
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.config import Settings
+from service.core.pagination import CursorCodec, Position
+from service.core.security import derive_key
+from service.db.types import utcnow
+from service.domains.tasks import idempotency
+from service.domains.tasks.errors import PreconditionFailedError, TaskNotFoundError
+from service.domains.tasks.etags import parse_precondition
+from service.domains.tasks.models import Task, TaskStatus
+from service.domains.tasks.repository import TaskRepository
+from service.domains.tasks.schemas import TaskCreate, TaskOut, TaskPage, TaskUpdate
+from service.telemetry import events
+
+CURSOR_KEY_PURPOSE = "tasks-api/task-list-cursor"
+
+
+@dataclass(frozen=True)
+class Created:
+    """A created (or replayed) task."""
+
+    task: TaskOut
+    replayed: bool
+
+
+@dataclass(frozen=True)
+class Read:
+    """A task read, and whether the caller's If-None-Match already names its version."""
+
+    task: TaskOut
+    not_modified: bool
+
+
+def _not_found(task_id: uuid.UUID) -> TaskNotFoundError:
+    return TaskNotFoundError(f"No task {task_id} exists for you.")
+
+
+def cursor_codec(settings: Settings) -> CursorCodec:
+    """The codec of task-list cursors, keyed from the JWT secret."""
+    return CursorCodec(derive_key(settings, CURSOR_KEY_PURPOSE))
+
+
+async def _insert(session: AsyncSession, owner_id: uuid.UUID, payload: TaskCreate) -> TaskOut:
+    now = utcnow()
+    task = Task(
+        id=uuid.uuid4(),
+        owner_id=owner_id,
+        title=payload.title,
+        description=payload.description,
+        status=payload.status.value,
+        priority=payload.priority.value,
+        due_at=payload.due_at,
+        created_at=now,
+        updated_at=now,
+        version=1,
+    )
+    await TaskRepository(session).add(task)
+    events.task_created()
+    return TaskOut.model_validate(task)
+
+
+async def create_task(
+    *,
+    session: AsyncSession,
+    owner_id: uuid.UUID,
+    payload: TaskCreate,
+    idempotency_key: str | None = None,
+) -> Created:
+    """Create a task; with an Idempotency-Key, at most once per key and body for 24 hours."""
+    if idempotency_key is None:
+        return Created(task=await _insert(session, owner_id, payload), replayed=False)
+    outcome = await idempotency.create_once(
+        session=session,
+        owner_id=owner_id,
+        key=idempotency_key,
+        request_fingerprint=idempotency.fingerprint("createTask", payload),
+        create=lambda: _insert(session, owner_id, payload),
+    )
+    return Created(task=outcome.task, replayed=outcome.replayed)
+
+
+async def list_tasks(
+    *,
+    session: AsyncSession,
+    settings: Settings,
+    owner_id: uuid.UUID,
+    status: TaskStatus | None,
+    limit: int,
+    cursor: str | None,
+) -> TaskPage:
+    """One page of the caller's tasks, newest first, and the cursor of the next page."""
+    codec = cursor_codec(settings)
+    after = codec.decode(cursor) if cursor is not None else None
+    rows = await TaskRepository(session).page(owner_id, status=status, after=after, limit=limit + 1)
+    items = rows[:limit]
+    next_cursor = None
+    if len(rows) > limit:
+        last = items[-1]
+        next_cursor = codec.encode(Position(created_at=last.created_at, id=last.id))
+    return TaskPage(items=[TaskOut.model_validate(row) for row in items], next_cursor=next_cursor)
+
+
+async def get_task(
+    *,
+    session: AsyncSession,
+    owner_id: uuid.UUID,
+    task_id: uuid.UUID,
+    if_none_match: str | None = None,
+) -> Read:
+    """The caller's task; `not_modified` when If-None-Match names its current version."""
+    task = await TaskRepository(session).get(owner_id, task_id)
+    if task is None:
+        raise _not_found(task_id)
+    precondition = parse_precondition(if_none_match)
+    not_modified = precondition is not None and (
+        precondition.any_version
+        or task.version in precondition.versions_of(task.id, strong_only=False)
+    )
+    return Read(task=TaskOut.model_validate(task), not_modified=not_modified)
+
+
+def _expected_versions(task_id: uuid.UUID, if_match: str | None) -> set[int] | None:
+    precondition = parse_precondition(if_match)
+    if precondition is None or precondition.any_version:
+        return None
+    return precondition.versions_of(task_id, strong_only=True)
+
+
+async def _missing_or_stale(
+    session: AsyncSession, owner_id: uuid.UUID, task_id: uuid.UUID
+) -> TaskNotFoundError | PreconditionFailedError:
+    if await TaskRepository(session).get(owner_id, task_id) is None:
+        return _not_found(task_id)
+    return PreconditionFailedError("If-Match does not name the task's current version.")
+
+
+async def update_task(
+    *,
+    session: AsyncSession,
+    owner_id: uuid.UUID,
+    task_id: uuid.UUID,
+    changes: TaskUpdate,
+    if_match: str | None = None,
+) -> TaskOut:
+    """Apply the fields sent; with If-Match, only if it names the current version."""
+    expected = _expected_versions(task_id, if_match)
+    values = {
+        name: value.value if isinstance(value, StrEnum) else value
+        for name, value in changes.model_dump(exclude_unset=True).items()
+    }
+    tasks = TaskRepository(session)
+    if not values:
+        current = await tasks.get(owner_id, task_id)
+        if current is None:
+            raise _not_found(task_id)
+        if expected is not None and current.version not in expected:
+            raise PreconditionFailedError("If-Match does not name the task's current version.")
+        return TaskOut.model_validate(current)
+    values["updated_at"] = utcnow()
+    updated = await tasks.update(owner_id, task_id, values, expected_versions=expected)
+    if updated is None:
+        raise await _missing_or_stale(session, owner_id, task_id)
+    return TaskOut.model_validate(updated)
+
+
+async def delete_task(
+    *,
+    session: AsyncSession,
+    owner_id: uuid.UUID,
+    task_id: uuid.UUID,
+    if_match: str | None = None,
+) -> None:
+    """Delete the caller's task; with If-Match, only if it names the current version."""
+    expected = _expected_versions(task_id, if_match)
+    if not await TaskRepository(session).delete(owner_id, task_id, expected_versions=expected):
+        raise await _missing_or_stale(session, owner_id, task_id)

@@ -1,0 +1,1 @@
+"""Users: registration, login, access and refresh tokens, login rate limiting."""

@@ -1,0 +1,61 @@
+"""Errors of the users domain; each becomes problem+json with its code."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from service.core.errors import AppError
+from service.core.security import BEARER_CHALLENGE, InvalidTokenError
+
+
+class KeepsChanges(Exception):  # noqa: N818 - a marker, not an error of its own
+    """Marks an error whose request must still commit what it wrote (e.g. a failed-login record)."""
+
+
+class EmailTakenError(AppError):
+    """The e-mail address already belongs to a user."""
+
+    status = 409
+    code = "email_taken"
+    title = "E-mail Taken"
+
+
+class InvalidCredentialsError(KeepsChanges, AppError):
+    """Unknown e-mail or wrong password; both give the same answer."""
+
+    status = 401
+    code = "invalid_credentials"
+    title = "Invalid Credentials"
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("headers", {"WWW-Authenticate": BEARER_CHALLENGE})
+        super().__init__("The e-mail or password is incorrect.", **kwargs)
+
+
+class TooManyAttemptsError(AppError):
+    """Too many failed logins for this e-mail within the window."""
+
+    status = 429
+    code = "too_many_attempts"
+    title = "Too Many Attempts"
+
+    def __init__(self, retry_after_seconds: int) -> None:
+        super().__init__(
+            f"Too many failed logins for this e-mail; retry in {retry_after_seconds} s.",
+            headers={"Retry-After": str(retry_after_seconds)},
+            extra={"retry_after": retry_after_seconds},
+        )
+
+
+class RefreshTokenReusedError(KeepsChanges, InvalidTokenError):
+    """A refresh token was presented a second time; its whole family is now revoked."""
+
+    def __init__(self) -> None:
+        super().__init__("The refresh token was already used; every token of its login is revoked.")
+
+
+class UserGoneError(InvalidTokenError):
+    """The token names a user that no longer exists."""
+
+    def __init__(self) -> None:
+        super().__init__("The access token names no existing user.")

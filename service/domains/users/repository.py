@@ -1,0 +1,153 @@
+"""Queries of the users domain; the session belongs to the request."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import delete, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.domains.users.models import LoginAttempt, RefreshToken, User
+
+# Namespace of the per-e-mail advisory locks that serialise login attempts.
+_LOGIN_LOCK_NAMESPACE = 0x7A5C_0002
+
+
+def _is_postgres(session: AsyncSession) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+class UserRepository:
+    """Reads and writes users."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get(self, user_id: uuid.UUID) -> User | None:
+        """The user with this id, if any."""
+        return await self.session.get(User, user_id)
+
+    async def get_by_email(self, email_normalized: str) -> User | None:
+        """The user with this normalised e-mail, if any."""
+        statement = select(User).where(User.email_normalized == email_normalized)
+        return (await self.session.execute(statement)).scalar_one_or_none()
+
+    async def insert_unless_email_taken(self, user: User) -> bool:
+        """Insert the user; False (and nothing written) when the e-mail is already taken."""
+        values = {
+            "id": user.id,
+            "email": user.email,
+            "email_normalized": user.email_normalized,
+            "display_name": user.display_name,
+            "password_hash": user.password_hash,
+            "created_at": user.created_at,
+            "updated_at": user.updated_at,
+        }
+        dialect_insert = postgresql.insert if _is_postgres(self.session) else sqlite.insert
+        statement = (
+            dialect_insert(User)
+            .values(**values)
+            .on_conflict_do_nothing(index_elements=[User.email_normalized])
+            .returning(User.id)
+        )
+        inserted = (await self.session.execute(statement)).scalar_one_or_none()
+        return inserted is not None
+
+    async def set_password_hash(self, user_id: uuid.UUID, password_hash: str) -> None:
+        """Replace a user's password hash (after a parameter upgrade)."""
+        await self.session.execute(
+            update(User).where(User.id == user_id).values(password_hash=password_hash)
+        )
+
+
+class RefreshTokenRepository:
+    """Reads and writes refresh tokens (stored by hash)."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    def add(self, token: RefreshToken) -> None:
+        """Stage a new refresh token for insertion."""
+        self.session.add(token)
+
+    async def claim(self, token_hash: str, now: datetime) -> RefreshToken | None:
+        """Atomically mark a live, unused token as used; None when no such token qualifies."""
+        statement = (
+            update(RefreshToken)
+            .where(
+                RefreshToken.token_hash == token_hash,
+                RefreshToken.used_at.is_(None),
+                RefreshToken.revoked_at.is_(None),
+                RefreshToken.expires_at > now,
+            )
+            .values(used_at=now)
+            .returning(RefreshToken)
+        )
+        result = await self.session.execute(
+            statement, execution_options={"synchronize_session": False}
+        )
+        return result.scalar_one_or_none()
+
+    async def get_by_hash(self, token_hash: str) -> RefreshToken | None:
+        """The token stored under this hash, whatever its state."""
+        statement = select(RefreshToken).where(RefreshToken.token_hash == token_hash)
+        return (await self.session.execute(statement)).scalar_one_or_none()
+
+    async def revoke_family(self, family_id: uuid.UUID, now: datetime) -> int:
+        """Revoke every still-valid token of a family; returns how many were revoked."""
+        statement = (
+            update(RefreshToken)
+            .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
+            .values(revoked_at=now)
+        )
+        result = await self.session.execute(
+            statement, execution_options={"synchronize_session": False}
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    async def purge_expired(self, now: datetime) -> None:
+        """Delete tokens past their expiry."""
+        await self.session.execute(delete(RefreshToken).where(RefreshToken.expires_at <= now))
+
+
+class LoginAttemptRepository:
+    """Failed login attempts, the state of the per-e-mail rate limit."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def lock_email(self, email_normalized: str) -> None:
+        """Serialise login attempts for one e-mail until the transaction ends (PostgreSQL)."""
+        if not _is_postgres(self.session):
+            return  # SQLite is a single embedded process; its writes are serialised anyway.
+        await self.session.execute(
+            text("SELECT pg_advisory_xact_lock(:namespace, hashtext(:email))"),
+            {"namespace": _LOGIN_LOCK_NAMESPACE, "email": email_normalized},
+        )
+
+    async def recent_failures(
+        self, email_normalized: str, since: datetime, limit: int
+    ) -> Sequence[datetime]:
+        """Times of the latest failures since a moment, newest first, at most `limit`."""
+        statement = (
+            select(LoginAttempt.attempted_at)
+            .where(
+                LoginAttempt.email_normalized == email_normalized,
+                LoginAttempt.attempted_at > since,
+            )
+            .order_by(LoginAttempt.attempted_at.desc())
+            .limit(limit)
+        )
+        return (await self.session.execute(statement)).scalars().all()
+
+    async def record_failure(self, email_normalized: str, at: datetime) -> None:
+        """Store one failed attempt."""
+        self.session.add(LoginAttempt(email_normalized=email_normalized, attempted_at=at))
+        await self.session.flush()
+
+    async def purge_older_than(self, cutoff: datetime) -> None:
+        """Delete attempts that no longer count toward any limit."""
+        await self.session.execute(delete(LoginAttempt).where(LoginAttempt.attempted_at <= cutoff))

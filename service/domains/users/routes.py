@@ -1,0 +1,112 @@
+"""HTTP endpoints of users and authentication."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, Response, status
+from fastapi.security import OAuth2PasswordRequestForm
+
+from service.core.errors import problem_responses
+from service.core.openapi import BEARER_CHALLENGE_HEADER, RETRY_AFTER_HEADER, header, with_headers
+from service.core.security import request_settings
+from service.db.engine import DbSession
+from service.domains.users import service as users_service
+from service.domains.users.dependencies import AuthSession, CurrentUser
+from service.domains.users.schemas import RefreshRequest, TokenPair, UserCreate, UserOut
+
+router = APIRouter()
+
+_CREATED_HEADERS = {201: {"Location": header("The path of the caller's own profile.")}}
+_AUTH_HEADERS = {401: BEARER_CHALLENGE_HEADER, 503: RETRY_AFTER_HEADER}
+
+
+@router.post(
+    "/users",
+    name="createUser",
+    operation_id="createUser",
+    tags=["users"],
+    summary="Register a user",
+    description=(
+        "Creates a user. The e-mail is trimmed and unique case-insensitively; the password "
+        "has 12 to 128 characters and is stored as an argon2id hash."
+    ),
+    status_code=status.HTTP_201_CREATED,
+    response_model=UserOut,
+    responses=with_headers(
+        problem_responses(400, 409, 422, 503), {**_CREATED_HEADERS, 503: RETRY_AFTER_HEADER}
+    ),
+)
+async def create_user(
+    payload: UserCreate, session: DbSession, request: Request, response: Response
+) -> UserOut:
+    """Register a user and point Location at the caller's own profile."""
+    user = await users_service.register(session=session, payload=payload)
+    response.headers["Location"] = str(request.app.url_path_for("getCurrentUser"))
+    return UserOut.model_validate(user)
+
+
+@router.get(
+    "/users/me",
+    name="getCurrentUser",
+    operation_id="getCurrentUser",
+    tags=["users"],
+    summary="The caller's profile",
+    description="Returns the user the bearer access token names.",
+    response_model=UserOut,
+    responses=with_headers(problem_responses(401, 503), _AUTH_HEADERS),
+)
+async def get_current_user(user: CurrentUser) -> UserOut:
+    """Return the authenticated user."""
+    return UserOut.model_validate(user)
+
+
+@router.post(
+    "/auth/token",
+    name="issueToken",
+    operation_id="issueToken",
+    tags=["auth"],
+    summary="Log in (OAuth2 password grant)",
+    description=(
+        "Form fields `username` (the e-mail) and `password`. Returns a bearer access token "
+        "and a single-use refresh token. Unknown e-mail and wrong password give the same "
+        "401. After 10 failed logins for an e-mail within 15 minutes every login for it "
+        "answers 429 with `Retry-After` until the window passes."
+    ),
+    response_model=TokenPair,
+    responses=with_headers(
+        problem_responses(400, 401, 422, 429, 503), {**_AUTH_HEADERS, 429: RETRY_AFTER_HEADER}
+    ),
+)
+async def issue_token(
+    form: Annotated[OAuth2PasswordRequestForm, Depends()], session: AuthSession, request: Request
+) -> TokenPair:
+    """Exchange e-mail and password for a token pair."""
+    return await users_service.issue_tokens(
+        session=session,
+        settings=request_settings(request),
+        username=form.username,
+        password=form.password,
+    )
+
+
+@router.post(
+    "/auth/refresh",
+    name="refreshToken",
+    operation_id="refreshToken",
+    tags=["auth"],
+    summary="Rotate a refresh token",
+    description=(
+        "Exchanges a refresh token for a new pair. Each refresh token works once: presenting "
+        "a used one answers 401 and revokes every token of that login."
+    ),
+    response_model=TokenPair,
+    responses=with_headers(problem_responses(400, 401, 422, 503), _AUTH_HEADERS),
+)
+async def refresh_token(
+    payload: RefreshRequest, session: AuthSession, request: Request
+) -> TokenPair:
+    """Exchange a refresh token for a new token pair."""
+    return await users_service.refresh_tokens(
+        session=session, settings=request_settings(request), refresh_token=payload.refresh_token
+    )

@@ -1,0 +1,179 @@
+"""Users and authentication: registration, login with rate limiting, token rotation."""
+
+from __future__ import annotations
+
+import math
+import time
+import uuid
+from datetime import datetime, timedelta
+
+from email_validator import EmailNotValidError, validate_email
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.config import Settings
+from service.core import security
+from service.core.security import AccessClaims, InvalidTokenError
+from service.db.types import utcnow
+from service.domains.users.errors import (
+    EmailTakenError,
+    InvalidCredentialsError,
+    RefreshTokenReusedError,
+    TooManyAttemptsError,
+    UserGoneError,
+)
+from service.domains.users.models import EMAIL_MAX_LENGTH, RefreshToken, User
+from service.domains.users.repository import (
+    LoginAttemptRepository,
+    RefreshTokenRepository,
+    UserRepository,
+)
+from service.domains.users.schemas import TokenPair, UserCreate
+from service.telemetry import events
+
+LOGIN_WINDOW = timedelta(minutes=15)
+MAX_FAILED_LOGINS = 10
+HOUSEKEEPING_INTERVAL_SECONDS = 300.0
+
+_last_housekeeping: float | None = None
+
+
+def normalize_email(email: str) -> str:
+    """The key under which an e-mail is unique and rate limited: validated form, lower case."""
+    try:
+        email = validate_email(
+            email.strip(), check_deliverability=False, test_environment=True
+        ).normalized
+    except EmailNotValidError:
+        email = email.strip()
+    return email.lower()
+
+
+async def register(*, session: AsyncSession, payload: UserCreate) -> User:
+    """Create a user; EmailTakenError when the e-mail (case-insensitively) is in use."""
+    users = UserRepository(session)
+    email_normalized = normalize_email(payload.email)
+    if await users.get_by_email(email_normalized) is not None:
+        raise EmailTakenError("A user with this e-mail already exists.")
+    now = utcnow()
+    user = User(
+        id=uuid.uuid4(),
+        email=payload.email,
+        email_normalized=email_normalized,
+        display_name=payload.display_name,
+        password_hash=await security.hash_password(payload.password),
+        created_at=now,
+        updated_at=now,
+    )
+    # A concurrent registration may have won since the check above.
+    if not await users.insert_unless_email_taken(user):
+        raise EmailTakenError("A user with this e-mail already exists.")
+    return user
+
+
+async def current_user(*, session: AsyncSession, claims: AccessClaims) -> User:
+    """The user an access token names; UserGoneError when it no longer exists."""
+    user = await UserRepository(session).get(claims.subject)
+    if user is None:
+        raise UserGoneError
+    return user
+
+
+def _retry_after(failures: list[datetime], now: datetime) -> int:
+    # The block lifts when the oldest of the counted failures leaves the window.
+    remaining = failures[-1] + LOGIN_WINDOW - now
+    return max(1, math.ceil(remaining.total_seconds()))
+
+
+async def _verify_credentials(session: AsyncSession, email: str, password: str) -> User | None:
+    user = await UserRepository(session).get_by_email(email)
+    if user is None:
+        await security.verify_dummy_password(password)
+        return None
+    if not await security.verify_password(user.password_hash, password):
+        return None
+    if security.password_needs_rehash(user.password_hash):
+        new_hash = await security.hash_password(password)
+        await UserRepository(session).set_password_hash(user.id, new_hash)
+    return user
+
+
+async def issue_tokens(
+    *, session: AsyncSession, settings: Settings, username: str, password: str
+) -> TokenPair:
+    """Log in with e-mail and password (rate limited per e-mail) and start a token family."""
+    email = normalize_email(username)
+    if not email or len(email) > EMAIL_MAX_LENGTH or "\x00" in email:
+        # Cannot name any user nor be stored; answer exactly like a wrong password.
+        await security.verify_dummy_password(password)
+        events.login_failed()
+        raise InvalidCredentialsError
+    attempts = LoginAttemptRepository(session)
+    await attempts.lock_email(email)
+    now = utcnow()
+    failures = list(await attempts.recent_failures(email, now - LOGIN_WINDOW, MAX_FAILED_LOGINS))
+    if len(failures) >= MAX_FAILED_LOGINS:
+        events.login_failed()
+        raise TooManyAttemptsError(_retry_after(failures, now))
+    user = await _verify_credentials(session, email, password)
+    if user is None:
+        await attempts.record_failure(email, now)
+        events.login_failed()
+        raise InvalidCredentialsError
+    await _housekeeping(session, now)
+    return _new_token_pair(session, settings, user.id, uuid.uuid4(), now)
+
+
+async def refresh_tokens(
+    *, session: AsyncSession, settings: Settings, refresh_token: str
+) -> TokenPair:
+    """Exchange a refresh token (usable once) for a new pair; a reused one revokes its family."""
+    tokens = RefreshTokenRepository(session)
+    token_hash = security.hash_refresh_token(refresh_token)
+    now = utcnow()
+    claimed = await tokens.claim(token_hash, now)
+    if claimed is None:
+        known = await tokens.get_by_hash(token_hash)
+        if known is not None and (known.used_at is not None or known.revoked_at is not None):
+            await tokens.revoke_family(known.family_id, now)
+            raise RefreshTokenReusedError
+        raise InvalidTokenError("The refresh token is invalid or expired.")
+    return _new_token_pair(session, settings, claimed.user_id, claimed.family_id, now)
+
+
+def _new_token_pair(
+    session: AsyncSession,
+    settings: Settings,
+    user_id: uuid.UUID,
+    family_id: uuid.UUID,
+    now: datetime,
+) -> TokenPair:
+    access = security.create_access_token(settings, user_id, now=now)
+    raw_refresh = security.new_refresh_token()
+    RefreshTokenRepository(session).add(
+        RefreshToken(
+            id=uuid.uuid4(),
+            user_id=user_id,
+            family_id=family_id,
+            token_hash=security.hash_refresh_token(raw_refresh),
+            created_at=now,
+            expires_at=now + timedelta(seconds=settings.refresh_token_ttl_seconds),
+        )
+    )
+    return TokenPair(
+        access_token=access.token, expires_in=access.expires_in, refresh_token=raw_refresh
+    )
+
+
+async def purge_expired(*, session: AsyncSession, now: datetime) -> None:
+    """Delete login attempts outside the window and refresh tokens past their expiry."""
+    await LoginAttemptRepository(session).purge_older_than(now - LOGIN_WINDOW)
+    await RefreshTokenRepository(session).purge_expired(now)
+
+
+async def _housekeeping(session: AsyncSession, now: datetime) -> None:
+    global _last_housekeeping  # noqa: PLW0603 - a per-process throttle
+    tick = time.monotonic()
+    if _last_housekeeping is not None and tick - _last_housekeeping < HOUSEKEEPING_INTERVAL_SECONDS:
+        return
+    _last_housekeeping = tick
+    await purge_expired(session=session, now=now)

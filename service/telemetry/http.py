@@ -1,0 +1,123 @@
+"""HTTP instrumentation: Prometheus request metrics and the server span's errors."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi import FastAPI
+from opentelemetry import trace
+from opentelemetry.instrumentation.utils import suppress_instrumentation
+from opentelemetry.trace import Status, StatusCode
+from prometheus_fastapi_instrumentator.metrics import Info
+from prometheus_fastapi_instrumentator.middleware import PrometheusInstrumentatorMiddleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from service.core.logging import format_exception
+from service.telemetry import metrics
+
+# Probes and the metrics path: no request metrics, no spans (not even database spans).
+UNOBSERVED_PATHS = ("/healthz", "/readyz", "/metrics")
+
+ExceptionHandler = Callable[[Request, Exception], Response | Awaitable[Response]]
+
+
+def _record_request(info: Info) -> None:
+    handler = info.modified_handler
+    metrics.HTTP_REQUESTS.labels(
+        method=info.method, status=info.modified_status, handler=handler
+    ).inc()
+    metrics.HTTP_DURATION.labels(method=info.method, handler=handler).observe(
+        info.modified_duration
+    )
+
+
+class HttpMetricsMiddleware(PrometheusInstrumentatorMiddleware):
+    """prometheus-fastapi-instrumentator's middleware on the tasks-api metric objects.
+
+    Labels are route templates and exact status codes; requests that match no
+    route are not recorded (a scan of random paths must not create series).
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        super().__init__(
+            app,
+            should_group_status_codes=False,
+            should_ignore_untemplated=True,
+            excluded_handlers=[f"^{path}$" for path in UNOBSERVED_PATHS],
+            instrumentations=[_record_request],
+        )
+        # The library would register a new in-progress gauge for every app it
+        # instruments; the default registry refuses the second one, and tests
+        # build many apps. The gauge is defined once in service.telemetry.metrics.
+        self.should_instrument_requests_inprogress = True
+        self.inprogress_labels = True
+        self.inprogress = metrics.HTTP_IN_PROGRESS
+
+
+def _safe_message(exc: BaseException) -> str:
+    # SQLAlchemy appends the statement and its parameters to its messages.
+    return str(exc).split("[SQL:", 1)[0].strip()
+
+
+def record_error(exc: BaseException) -> None:
+    """Record an exception on the current span and mark the span as failed."""
+    span = trace.get_current_span()
+    if not span.is_recording():
+        return
+    span.record_exception(
+        exc,
+        attributes={
+            "exception.message": _safe_message(exc),
+            "exception.stacktrace": format_exception((type(exc), exc, exc.__traceback__)),
+        },
+    )
+    span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
+
+
+class SpanErrorMiddleware:
+    """Between the access log and the app: records escaping exceptions, silences probes.
+
+    It sits inside the request-context middleware, which turns an escaping
+    exception into the last-resort 500 and never re-raises it, so the
+    exception must be put on the server span here. Probe requests run with
+    instrumentation suppressed: their database check creates no orphan spans.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if scope.get("path") in UNOBSERVED_PATHS:
+            with suppress_instrumentation():
+                await self.app(scope, receive, send)
+            return
+        try:
+            await self.app(scope, receive, send)
+        except Exception as exc:
+            record_error(exc)
+            raise
+
+
+def _recording_server_errors(handler: ExceptionHandler) -> ExceptionHandler:
+    async def handle(request: Request, exc: Exception) -> Response:
+        result = handler(request, exc)
+        response = await result if inspect.isawaitable(result) else result
+        if response.status_code >= 500:
+            record_error(exc)
+        return response
+
+    return handle
+
+
+def record_handled_server_errors(app: FastAPI) -> None:
+    """Exceptions that a handler turns into a 5xx (database unavailable) go on the span too."""
+    handlers: dict[Any, ExceptionHandler] = app.exception_handlers
+    for key, handler in list(handlers.items()):
+        handlers[key] = _recording_server_errors(handler)

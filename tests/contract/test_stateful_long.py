@@ -1,0 +1,162 @@
+"""The long contract run: every operation fuzzed at length, then stateful task lifecycles.
+
+1. The same schemathesis run as test_openapi_contract.py (every phase, every check),
+   with at least 200 examples per operation (SCHEMATHESIS_LONG_MAX_EXAMPLES).
+2. Its stateful phase follows the links schemathesis derives from the schema
+   (POST /tasks 201 -> GET / PATCH / DELETE /tasks/{task_id}); the test checks that
+   sequences really created a task and then read, changed and deleted that very task.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from typing import Any
+
+import pytest
+import schemathesis
+from fastapi import FastAPI
+from schemathesis.engine import Status, events
+from schemathesis.engine.run import PhaseName
+from schemathesis.python import asgi
+
+from service.app import create_app
+from service.config import Settings
+from service.core.lifecycle import ShutdownState
+from tests.conftest import make_settings
+from tests.contract.test_openapi_contract import STATE_DEPENDENT_REJECTIONS
+from tests.integration.api.helpers import PASSWORD
+
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]
+
+MAX_EXAMPLES = max(200, int(os.environ.get("SCHEMATHESIS_LONG_MAX_EXAMPLES", "200")))
+DEFAULT_EXPECTED = ["2xx", "3xx", "401", "403", "404", "409", "429", "5xx"]
+# One task's life, in this order (other calls may come between the steps). Without an
+# ETag link, schemathesis sends a made-up If-Match to DELETE, so a 412 ends a life too.
+LIFECYCLE: tuple[frozenset[str], ...] = (
+    frozenset({"POST /api/v1/tasks 201"}),
+    frozenset({"GET /api/v1/tasks/{task_id} 200"}),
+    frozenset({"PATCH /api/v1/tasks/{task_id} 200"}),
+    frozenset({"DELETE /api/v1/tasks/{task_id} 204", "DELETE /api/v1/tasks/{task_id} 412"}),
+)
+CREATED_THEN_DELETED = (
+    frozenset({"POST /api/v1/tasks 201"}),
+    frozenset({"DELETE /api/v1/tasks/{task_id} 204"}),
+)
+TRANSITIONS = {
+    ("POST_api_v1_tasks___201", "GetTask"),
+    ("POST_api_v1_tasks___201", "PatchTask"),
+    ("POST_api_v1_tasks___201", "DeleteTask"),
+    ("PATCH_api_v1_tasks_task_id___200", "GetTask"),
+    ("PATCH_api_v1_tasks_task_id___200", "DeleteTask"),
+}
+
+
+@pytest.fixture(scope="module")
+def long_app(settings: Settings) -> FastAPI:
+    """An app of its own with day-long tokens (schemathesis serves it from its own thread)."""
+    long_lived = make_settings(
+        settings.database_url.get_secret_value(), access_token_ttl_seconds=86_400
+    )
+    return create_app(long_lived, shutdown=ShutdownState())
+
+
+@pytest.fixture(scope="module")
+def token(long_app: FastAPI) -> str:
+    """The access token of a freshly registered user."""
+    email = f"long-contract-{uuid.uuid4().hex[:12]}@example.com"
+    app: Any = long_app
+    with asgi.get_client(app) as client:
+        created = client.post("/api/v1/users", json={"email": email, "password": PASSWORD})
+        assert created.status_code == 201, created.text
+        answer = client.post("/api/v1/auth/token", data={"username": email, "password": PASSWORD})
+        assert answer.status_code == 200, answer.text
+    access_token: str = answer.json()["access_token"]
+    return access_token
+
+
+def long_config(token: str) -> Any:
+    """The contract test's configuration, with the long example count."""
+    operations = [
+        {
+            "include-operation-id": operation_id,
+            "checks": {"positive_data_acceptance": {"expected-statuses": DEFAULT_EXPECTED + extra}},
+        }
+        for operation_id, extra in STATE_DEPENDENT_REJECTIONS.items()
+    ]
+    return schemathesis.Config.from_dict(
+        {
+            "generation": {"max-examples": MAX_EXAMPLES, "mode": "all"},
+            "auth": {"openapi": {"OAuth2PasswordBearer": {"bearer": token}}},
+            "operations": operations,
+        }
+    )
+
+
+def failures_of(event: events.ScenarioFinished) -> list[str]:
+    """One line per failed check of a finished scenario."""
+    lines = []
+    for checks in event.recorder.checks.values():
+        for check in checks:
+            if check.status == Status.FAILURE and check.failure_info is not None:
+                failure = check.failure_info.failure
+                lines.append(
+                    f"{event.label} [{check.name}] {failure.title}: {failure.message}\n"
+                    f"  reproduce: {check.failure_info.code_sample}"
+                )
+    return lines
+
+
+def lifecycles_of(recorder: Any) -> list[list[str]]:
+    """Per task id, the operations of one stateful scenario that reached it, with statuses."""
+    seen: dict[str, list[str]] = {}
+    for case_id, node in recorder.cases.items():
+        interaction = recorder.interactions.get(case_id)
+        if interaction is None or interaction.response is None:
+            continue
+        case, status = node.value, interaction.response.status_code
+        task_id = (case.path_parameters or {}).get("task_id")
+        if task_id is None and status == 201 and case.path == "/api/v1/tasks":
+            task_id = interaction.response.json().get("id")
+        if task_id is not None:
+            seen.setdefault(str(task_id), []).append(f"{case.method.upper()} {case.path} {status}")
+    return list(seen.values())
+
+
+def in_order(entries: list[str], steps: tuple[frozenset[str], ...]) -> bool:
+    """Whether `entries` hold one entry of each step, in the order of the steps."""
+    remaining = iter(entries)
+    return all(any(entry in step for entry in remaining) for step in steps)
+
+
+def test_long_run_passes_and_walks_task_lifecycles(long_app: FastAPI, token: str) -> None:
+    schema = schemathesis.openapi.from_asgi("/openapi.json", long_app, config=long_config(token))
+    machine = schema.as_state_machine()
+    rules = {name for name in dir(machine) if "__" in name}
+    for source, target in TRANSITIONS:
+        assert any(rule.startswith(source) and target in rule for rule in rules), (
+            f"no link {source} -> {target}; add it to the OpenAPI document"
+        )
+
+    failures: list[str] = []
+    phases: set[str] = set()
+    lifecycles: list[list[str]] = []
+    for event in schemathesis.engine.from_schema(schema).execute():
+        if isinstance(event, events.PhaseFinished):
+            phases.add(event.phase.name.value)
+        elif isinstance(event, events.ScenarioFinished):
+            if event.phase == PhaseName.STATEFUL_TESTING:
+                lifecycles.extend(lifecycles_of(event.recorder))
+            if event.status in (Status.FAILURE, Status.ERROR):
+                failures.extend(failures_of(event) or [f"{event.label}: {event.status}"])
+        elif isinstance(event, events.NonFatalError):
+            failures.append(f"{event.label}: error {event.info.title}: {event.value!r}")
+        elif isinstance(event, events.FatalError):
+            failures.append(f"fatal: {event.exception!r}")
+        elif isinstance(event, events.EngineFinished):
+            failures.extend(f"after run: {failure.message}" for failure in event.failures)
+    assert not failures, "\n".join(dict.fromkeys(failures))
+    assert PhaseName.STATEFUL_TESTING.value in phases, phases
+    complete = [lifecycle for lifecycle in lifecycles if in_order(lifecycle, LIFECYCLE)]
+    assert complete, f"no create, get, patch, delete of one task in {len(lifecycles)} lifecycles"
+    assert any(in_order(lifecycle, CREATED_THEN_DELETED) for lifecycle in lifecycles)

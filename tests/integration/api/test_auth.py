@@ -1,0 +1,264 @@
+"""POST /auth/token (password grant, rate limit) and POST /auth/refresh (rotation, reuse)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import httpx
+import jwt
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.config import Settings
+from service.core import security
+from service.db.types import utcnow
+from service.domains.users import service as users_service
+from service.domains.users.models import LoginAttempt, RefreshToken
+from tests.integration.api.helpers import (
+    LoggedIn,
+    assert_problem,
+    login,
+    register,
+    unique_email,
+)
+
+VOLATILE = ("request_id", "instance")
+
+
+async def test_login_returns_a_token_pair_with_validated_claims(
+    client: httpx.AsyncClient, app: FastAPI, settings: Settings
+) -> None:
+    email = unique_email()
+    user = (await register(client, app, email=email)).json()
+
+    response = await login(client, app, f" {email.upper()} ")
+
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert set(body) == {"access_token", "token_type", "expires_in", "refresh_token"}
+    assert body["token_type"] == "bearer"
+    assert body["expires_in"] == settings.access_token_ttl_seconds == 900
+    claims = jwt.decode(
+        body["access_token"],
+        settings.jwt_key,
+        algorithms=["HS256"],
+        audience=settings.jwt_audience,
+        issuer=settings.jwt_issuer,
+    )
+    assert claims["sub"] == user["id"]
+    assert claims["exp"] - claims["iat"] == 900
+    assert jwt.get_unverified_header(body["access_token"])["alg"] == "HS256"
+    assert len(body["refresh_token"]) >= 40
+
+
+async def test_wrong_password_and_unknown_user_give_the_same_401(
+    client: httpx.AsyncClient,
+    app: FastAPI,
+    alice: LoggedIn,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    dummy_checks = 0
+    verify_dummy = security.verify_dummy_password
+
+    async def counting(password: str) -> None:
+        nonlocal dummy_checks
+        dummy_checks += 1
+        await verify_dummy(password)
+
+    monkeypatch.setattr(security, "verify_dummy_password", counting)
+
+    wrong = await login(client, app, alice.email, "not the password at all")
+    unknown = await login(client, app, unique_email("nobody"), "not the password at all")
+
+    wrong_body = assert_problem(wrong, 401, "invalid_credentials")
+    unknown_body = assert_problem(unknown, 401, "invalid_credentials")
+    assert {k: v for k, v in wrong_body.items() if k not in VOLATILE} == {
+        k: v for k, v in unknown_body.items() if k not in VOLATILE
+    }
+    assert wrong.headers["www-authenticate"] == unknown.headers["www-authenticate"] == "Bearer"
+    assert dummy_checks == 1  # the unknown user still costs one argon2 verification
+
+
+async def test_login_without_form_fields_is_422(client: httpx.AsyncClient, app: FastAPI) -> None:
+    response = await client.post(app.url_path_for("issueToken"), data={"username": "a@b.co"})
+
+    assert_problem(response, 422, "validation_failed")
+
+
+async def test_login_with_unusable_username_is_401(client: httpx.AsyncClient, app: FastAPI) -> None:
+    for username in ("a\u0000b@example.com", "x" * 400):
+        assert_problem(await login(client, app, username), 401, "invalid_credentials")
+
+
+async def _count_attempts(session: AsyncSession, email: str) -> int:
+    statement = select(func.count()).where(LoginAttempt.email_normalized == email)
+    return int(await session.scalar(statement) or 0)
+
+
+async def test_ten_failures_lock_the_email_even_for_the_right_password(
+    client: httpx.AsyncClient, app: FastAPI, alice: LoggedIn, db_session: AsyncSession
+) -> None:
+    for _ in range(users_service.MAX_FAILED_LOGINS):
+        assert_problem(
+            await login(client, app, alice.email, "wrong password!!"), 401, "invalid_credentials"
+        )
+    assert await _count_attempts(db_session, alice.email) == 10
+
+    locked = await login(client, app, alice.email.upper(), alice.password)
+
+    body = assert_problem(locked, 429, "too_many_attempts")
+    retry_after = int(locked.headers["retry-after"])
+    assert 850 < retry_after <= 900
+    assert body["retry_after"] == retry_after
+    # Rejected attempts do not extend the lock.
+    assert await _count_attempts(db_session, alice.email) == 10
+
+
+async def test_unknown_emails_are_rate_limited_too(client: httpx.AsyncClient, app: FastAPI) -> None:
+    email = unique_email("ghost")
+    for _ in range(users_service.MAX_FAILED_LOGINS):
+        await login(client, app, email, "whatever password")
+
+    assert_problem(await login(client, app, email, "whatever password"), 429, "too_many_attempts")
+
+
+async def test_the_lock_lifts_when_the_window_passes(
+    client: httpx.AsyncClient, app: FastAPI, alice: LoggedIn, db_session: AsyncSession
+) -> None:
+    old = utcnow() - users_service.LOGIN_WINDOW - timedelta(seconds=1)
+    db_session.add_all(
+        LoginAttempt(email_normalized=alice.email, attempted_at=old) for _ in range(10)
+    )
+    await db_session.flush()
+    assert (await login(client, app, alice.email)).status_code == 200
+
+    recent = utcnow() - users_service.LOGIN_WINDOW + timedelta(seconds=60)
+    db_session.add_all(
+        LoginAttempt(email_normalized=alice.email, attempted_at=recent) for _ in range(10)
+    )
+    await db_session.flush()
+    locked = await login(client, app, alice.email)
+    assert_problem(locked, 429, "too_many_attempts")
+    assert 1 <= int(locked.headers["retry-after"]) <= 60
+
+
+async def test_purge_deletes_attempts_outside_the_window(
+    db_session: AsyncSession,
+) -> None:
+    email = unique_email("purge")
+    now = utcnow()
+    db_session.add_all(
+        [
+            LoginAttempt(email_normalized=email, attempted_at=now - timedelta(hours=1)),
+            LoginAttempt(email_normalized=email, attempted_at=now - timedelta(minutes=1)),
+        ]
+    )
+    await db_session.flush()
+
+    await users_service.purge_expired(session=db_session, now=now)
+
+    assert await _count_attempts(db_session, email) == 1
+
+
+async def _refresh(client: httpx.AsyncClient, app: FastAPI, token: str) -> httpx.Response:
+    return await client.post(app.url_path_for("refreshToken"), json={"refresh_token": token})
+
+
+async def test_refresh_returns_a_new_pair_that_works(
+    client: httpx.AsyncClient, app: FastAPI, alice: LoggedIn
+) -> None:
+    response = await _refresh(client, app, alice.tokens["refresh_token"])
+
+    assert response.status_code == 200, response.text
+    pair = response.json()
+    assert pair["refresh_token"] != alice.tokens["refresh_token"]
+    me = await client.get(
+        app.url_path_for("getCurrentUser"),
+        headers={"Authorization": f"Bearer {pair['access_token']}"},
+    )
+    assert me.json()["id"] == alice.user["id"]
+    assert (await _refresh(client, app, pair["refresh_token"])).status_code == 200
+
+
+async def test_reused_refresh_token_revokes_the_whole_family(
+    client: httpx.AsyncClient, app: FastAPI, alice: LoggedIn, db_session: AsyncSession
+) -> None:
+    first = alice.tokens["refresh_token"]
+    second = (await _refresh(client, app, first)).json()["refresh_token"]
+    other_login = (await login(client, app, alice.email)).json()["refresh_token"]
+
+    reuse = await _refresh(client, app, first)
+
+    assert_problem(reuse, 401, "invalid_token")
+    assert reuse.headers["www-authenticate"].startswith("Bearer")
+    assert_problem(await _refresh(client, app, second), 401, "invalid_token")
+    # Another login is another family and keeps working.
+    assert (await _refresh(client, app, other_login)).status_code == 200
+    family = await db_session.scalar(
+        select(RefreshToken.family_id).where(
+            RefreshToken.token_hash == security.hash_refresh_token(first)
+        )
+    )
+    live = await db_session.scalar(
+        select(func.count()).where(
+            RefreshToken.family_id == family, RefreshToken.revoked_at.is_(None)
+        )
+    )
+    assert live == 0
+
+
+async def test_refresh_tokens_are_stored_only_as_hashes(
+    alice: LoggedIn, db_session: AsyncSession
+) -> None:
+    raw = alice.tokens["refresh_token"]
+    stored = (await db_session.scalars(select(RefreshToken.token_hash))).all()
+
+    assert raw not in stored
+    assert security.hash_refresh_token(raw) in stored
+
+
+async def test_unknown_refresh_token_is_401(client: httpx.AsyncClient, app: FastAPI) -> None:
+    assert_problem(await _refresh(client, app, "never-issued"), 401, "invalid_token")
+
+
+async def test_expired_refresh_token_is_401(
+    client: httpx.AsyncClient, app: FastAPI, alice: LoggedIn, db_session: AsyncSession
+) -> None:
+    token_hash = security.hash_refresh_token(alice.tokens["refresh_token"])
+    await db_session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.token_hash == token_hash)
+        .values(expires_at=utcnow() - timedelta(seconds=1))
+    )
+    await db_session.flush()
+
+    assert_problem(await _refresh(client, app, alice.tokens["refresh_token"]), 401, "invalid_token")
+
+
+@pytest.mark.parametrize(
+    "body", [{}, {"refresh_token": ""}, {"refresh_token": 5}, {"refresh_token": "x", "extra": 1}]
+)
+async def test_refresh_with_invalid_body_is_422(
+    client: httpx.AsyncClient, app: FastAPI, body: dict[str, object]
+) -> None:
+    response = await client.post(app.url_path_for("refreshToken"), json=body)
+
+    assert_problem(response, 422, "validation_failed")
+
+
+async def test_revoked_refresh_token_is_401(
+    client: httpx.AsyncClient, app: FastAPI, db_session: AsyncSession
+) -> None:
+    email = unique_email()
+    await register(client, app, email=email)
+    pair = (await login(client, app, email)).json()
+    await db_session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.token_hash == security.hash_refresh_token(pair["refresh_token"]))
+        .values(revoked_at=utcnow())
+    )
+    await db_session.flush()
+
+    assert_problem(await _refresh(client, app, pair["refresh_token"]), 401, "invalid_token")

@@ -1,0 +1,135 @@
+"""A real Prometheus scrapes a real tasks-api (two workers, PostgreSQL): every panel has data.
+
+After traffic with 2xx, 4xx and 5xx answers (the 5xx from a genuine database
+outage), every PromQL expression of every dashboard panel and every recording
+rule returns at least one series, and the request counter, summed over the
+workers, equals the number of counted requests sent.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tests.observability.live.prometheus_server import PrometheusServer, running_prometheus
+from tests.observability.live.traffic import Traffic, api_round, sign_in
+from tests.observability.paths import DASHBOARDS_DIR, RULES_DIR
+from tests.observability.promql import dashboard_queries, recording_rule_exprs
+from tests.support.proxy import Mode, TcpProxy
+from tests.support.server import ServiceProcess, running_service
+
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]
+JOB = 'job="tasks-api"'
+
+
+@pytest.fixture(scope="module")
+def service(proxied_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
+    """tasks-api with two workers on PostgreSQL, through the proxy."""
+    env = {
+        "DATABASE_URL": proxied_url,
+        "WEB_CONCURRENCY": "2",
+        "DB_CONNECT_TIMEOUT_SECONDS": "1",
+        "DB_POOL_TIMEOUT_SECONDS": "2",
+        "DRAIN_DELAY_SECONDS": "0.2",
+    }
+    with running_service(env, cwd=tmp_path_factory.mktemp("served")) as served:
+        yield served
+
+
+@pytest.fixture(scope="module")
+def prometheus(
+    service: ServiceProcess, prometheus_binary: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[PrometheusServer]:
+    """Prometheus scraping the service's metrics port every second, with the bundle's rules."""
+    rules = [str(RULES_DIR / "*.yaml")] if RULES_DIR.is_dir() else []
+    target = f"127.0.0.1:{service.metrics_port}"
+    with running_prometheus(
+        prometheus_binary, tmp_path_factory.mktemp("prometheus"), target, rules
+    ) as server:
+        yield server
+
+
+def _all_queries() -> list[str]:
+    queries = [
+        query for path in sorted(DASHBOARDS_DIR.glob("*.json")) for query in dashboard_queries(path)
+    ]
+    if RULES_DIR.is_dir():
+        queries += [expr for _, expr in recording_rule_exprs(RULES_DIR)]
+    return queries
+
+
+def _send_traffic(service: ServiceProcess, proxy: TcpProxy) -> Traffic:
+    with httpx.Client(base_url=service.base_url, timeout=10) as client:
+        traffic = Traffic(client)
+        api_round(traffic)
+        auth = sign_in(traffic)
+        proxy.set_mode(Mode.REFUSE)
+        try:
+            for _ in range(3):
+                traffic.call("GET", "/api/v1/tasks", "/api/v1/tasks", 503, headers=auth)
+        finally:
+            proxy.set_mode(Mode.FORWARD)
+        service.wait_ready(timeout=15)
+    return traffic
+
+
+def _wait_for_count(
+    prometheus: PrometheusServer, expected: int, timeout: float = 20
+) -> float | None:
+    deadline = time.monotonic() + timeout
+    seen = None
+    while time.monotonic() < deadline:
+        seen = prometheus.value(f"sum(http_requests_total{{{JOB}}})")
+        if seen == expected:
+            break
+        time.sleep(0.25)
+    return seen
+
+
+def _empty_queries(prometheus: PrometheusServer, queries: list[str], timeout: float) -> list[str]:
+    deadline = time.monotonic() + timeout
+    empty = queries
+    while True:
+        empty = [query for query in empty if not prometheus.query(query)]
+        if not empty or time.monotonic() > deadline:
+            return empty
+        time.sleep(0.5)
+
+
+def test_every_panel_and_recording_rule_has_data(
+    service: ServiceProcess, prometheus: PrometheusServer, database_proxy: TcpProxy
+) -> None:
+    queries = _all_queries()
+    assert queries, f"no dashboard in {DASHBOARDS_DIR}"
+    traffic = _send_traffic(service, database_proxy)
+
+    assert _wait_for_count(prometheus, traffic.total) == traffic.total
+    for (method, handler, status), count in traffic.counted.items():
+        selector = f'{JOB}, method="{method}", handler="{handler}", status="{status}"'
+        assert prometheus.value(f"sum(http_requests_total{{{selector}}})") == count, selector
+    statuses = {sample["metric"]["status"] for sample in prometheus.query("http_requests_total")}
+    assert {"200", "201", "204", "401", "404", "409", "422", "503"} <= statuses
+    assert _empty_queries(prometheus, queries, timeout=30) == []
+
+
+def test_probes_metrics_path_and_unknown_paths_make_no_series(
+    service: ServiceProcess, prometheus: PrometheusServer
+) -> None:
+    for path in ("/healthz", "/readyz", "/metrics", "/no/such/path"):
+        httpx.get(f"{service.base_url}{path}")
+    time.sleep(2.5)  # two scrapes
+    handlers = {sample["metric"]["handler"] for sample in prometheus.query("http_requests_total")}
+    assert handlers, "API traffic of the previous test is scraped"
+    assert handlers.isdisjoint({"/healthz", "/readyz", "/metrics", "/no/such/path", "none"})
+    assert all(handler.startswith("/api/v1/") for handler in handlers)
+
+
+def test_business_counters_follow_the_domain_events(prometheus: PrometheusServer) -> None:
+    # The first test's API round: one task created, one replay, one wrong password.
+    assert prometheus.value(f"sum(tasks_api_tasks_created_total{{{JOB}}})") == 1
+    assert prometheus.value(f"sum(tasks_api_idempotent_replays_total{{{JOB}}})") == 1
+    assert prometheus.value(f"sum(tasks_api_logins_failed_total{{{JOB}}})") == 1
+    assert prometheus.value(f"min(tasks_api_readiness{{{JOB}}})") == 1

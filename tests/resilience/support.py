@@ -1,0 +1,107 @@
+"""Helpers of the resilience tests: service settings, worker processes, metrics, a proxy."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Mapping
+from pathlib import Path
+
+from sqlalchemy.engine import URL
+
+from tests.conftest import TEST_JWT_SECRET
+from tests.support.databases import url_string
+from tests.support.proxy import Mode, TcpProxy
+
+# Small bounds, so that every failure mode shows up in seconds.
+POOL_TIMEOUT_SECONDS = 2.0
+CONNECT_TIMEOUT_SECONDS = 1.0
+STATEMENT_TIMEOUT_MS = 500
+# asyncpg's client-side bound, as service/db/engine.py derives it from the statement timeout.
+COMMAND_TIMEOUT_SECONDS = STATEMENT_TIMEOUT_MS / 1000 + 1
+DRAIN_DELAY_SECONDS = 1.0
+GRACEFUL_TIMEOUT_SECONDS = 5.0
+WORKERS = 2
+PROBLEM_JSON = "application/problem+json"
+
+
+def service_env(database_url: URL, **overrides: str) -> dict[str, str]:
+    """Environment of a service under test: small timeouts, two workers, no telemetry export."""
+    env = {
+        "ENVIRONMENT": "development",
+        "DATABASE_URL": url_string(database_url),
+        "JWT_SECRET": TEST_JWT_SECRET,
+        "WEB_CONCURRENCY": str(WORKERS),
+        "DB_POOL_SIZE": "5",
+        "DB_MAX_OVERFLOW": "5",
+        "DB_POOL_TIMEOUT_SECONDS": str(POOL_TIMEOUT_SECONDS),
+        "DB_CONNECT_TIMEOUT_SECONDS": str(CONNECT_TIMEOUT_SECONDS),
+        "DB_STATEMENT_TIMEOUT_MS": str(STATEMENT_TIMEOUT_MS),
+        "DRAIN_DELAY_SECONDS": str(DRAIN_DELAY_SECONDS),
+        "GRACEFUL_TIMEOUT_SECONDS": str(GRACEFUL_TIMEOUT_SECONDS),
+        "OTEL_SDK_DISABLED": "true",
+        "LOG_LEVEL": "INFO",
+    }
+    env.update(overrides)
+    return env
+
+
+def through(proxy: TcpProxy, url: URL) -> URL:
+    """The same database URL, reached through the proxy."""
+    return url.set(host="127.0.0.1", port=proxy.port)
+
+
+def children_of(pid: int) -> set[int]:
+    """Direct children of a process (the gunicorn workers of a master)."""
+    children: set[int] = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            stat = (entry / "stat").read_text()
+            # The command name may hold spaces and parentheses: split after the last ')'.
+            fields = stat[stat.rindex(")") + 2 :].split()
+            if int(fields[1]) == pid:
+                children.add(int(entry.name))
+    return children
+
+
+def metric_total(exposition: str, name: str, labels: Mapping[str, str] | None = None) -> float:
+    """Sum of the samples of one metric in a Prometheus text exposition, label-filtered."""
+    total = 0.0
+    for line in exposition.splitlines():
+        if not line.startswith(name) or line.startswith("#"):
+            continue
+        head, _, value = line.rpartition(" ")
+        metric, _, label_text = head.partition("{")
+        if metric != name:
+            continue
+        if labels and not all(f'{key}="{val}"' in label_text for key, val in labels.items()):
+            continue
+        total += float(value)
+    return total
+
+
+class StallingProxy(TcpProxy):
+    """A TcpProxy that can also stall: carried connections stay open but go silent.
+
+    This is the network partition the plain BLACKHOLE mode does not show: the
+    service's pooled connections look healthy, and a query sent on one is never
+    answered, so only the client-side command timeout can end the wait.
+    """
+
+    def stall(self) -> None:
+        """Stop moving bytes on open connections; accept and ignore new ones."""
+        with self._lock:
+            self._mode = Mode.BLACKHOLE
+            for sock in list(self._pairs):
+                with contextlib.suppress(KeyError, ValueError, OSError):
+                    self._selector.unregister(sock)
+
+    def heal(self) -> None:
+        """Drop the stalled connections (as a peer timing out would), then forward again."""
+        with self._lock:
+            self._close_pairs()
+            for sock in self._held:
+                sock.close()
+            self._held.clear()
+            self._mode = Mode.FORWARD

@@ -1,0 +1,116 @@
+"""Password hashing, access tokens and refresh tokens."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import jwt
+import pytest
+from argon2 import PasswordHasher
+
+from service.config import Settings
+from service.core import security
+from service.core.security import InvalidTokenError
+
+SECRET = "unit-test-secret-that-is-long-enough-0123456789"
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return Settings(jwt_secret=SECRET)
+
+
+async def test_hash_is_argon2id_with_the_rfc9106_profile_off_the_event_loop() -> None:
+    threads: list[str] = []
+
+    class RecordingHasher(PasswordHasher):
+        def hash(self, password: str | bytes, *, salt: bytes | None = None) -> str:
+            threads.append(threading.current_thread().name)
+            return super().hash(password, salt=salt)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(security, "_hasher", RecordingHasher())
+        hashed = await security.hash_password("correct horse battery")
+
+    assert hashed.startswith("$argon2id$v=19$m=65536,t=3,p=4$")
+    assert threads and threads[0] != threading.main_thread().name
+    assert threads[0].startswith("argon2")
+    assert await security.verify_password(hashed, "correct horse battery")
+    assert not await security.verify_password(hashed, "wrong")
+
+
+async def test_verify_rejects_garbage_hashes() -> None:
+    assert not await security.verify_password("not-a-hash", "whatever")
+
+
+async def test_hashing_does_not_block_the_event_loop() -> None:
+    ticks = 0
+    stop = asyncio.Event()
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while not stop.is_set():
+            ticks += 1
+            await asyncio.sleep(0.005)
+
+    task = asyncio.create_task(ticker())
+    await security.hash_password("correct horse battery")
+    stop.set()
+    await task
+
+    assert ticks > 3
+
+
+def test_access_token_round_trip(settings: Settings) -> None:
+    user_id = uuid.uuid4()
+
+    issued = security.create_access_token(settings, user_id)
+    claims = security.decode_access_token(settings, issued.token)
+
+    assert claims.subject == user_id
+    assert issued.expires_in == 900
+    header = jwt.get_unverified_header(issued.token)
+    assert header["alg"] == "HS256"
+
+
+def test_expired_access_token_is_invalid(settings: Settings) -> None:
+    long_ago = datetime.now(UTC) - timedelta(hours=1)
+    issued = security.create_access_token(settings, uuid.uuid4(), now=long_ago)
+
+    with pytest.raises(InvalidTokenError, match="expired"):
+        security.decode_access_token(settings, issued.token)
+
+
+def test_token_signed_with_another_secret_is_invalid(settings: Settings) -> None:
+    other = Settings(jwt_secret="another-secret-that-is-long-enough-000000")
+    issued = security.create_access_token(other, uuid.uuid4())
+
+    with pytest.raises(InvalidTokenError):
+        security.decode_access_token(settings, issued.token)
+
+
+def test_invalid_token_error_carries_the_bearer_challenge() -> None:
+    error = InvalidTokenError()
+
+    assert error.status == 401
+    assert error.code == "invalid_token"
+    assert error.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_refresh_tokens_are_random_and_hashed_with_sha256() -> None:
+    first, second = security.new_refresh_token(), security.new_refresh_token()
+
+    assert first != second
+    assert len(first) >= 43
+    digest = security.hash_refresh_token(first)
+    assert len(digest) == 64
+    assert digest == security.hash_refresh_token(first)
+    assert digest != security.hash_refresh_token(second)
+
+
+def test_derived_keys_differ_by_purpose(settings: Settings) -> None:
+    assert security.derive_key(settings, "a") != security.derive_key(settings, "b")
+    assert security.derive_key(settings, "a") == security.derive_key(settings, "a")

@@ -1,0 +1,99 @@
+"""Prometheus request metrics in process (default registry): templates, exact codes, exclusions."""
+
+from __future__ import annotations
+
+import uuid
+
+import httpx
+from fastapi import FastAPI
+from prometheus_client import REGISTRY
+
+from service.app import create_app
+from service.config import Settings
+
+
+def requests_total(**labels: str) -> float:
+    return REGISTRY.get_sample_value("http_requests_total", labels) or 0.0
+
+
+def all_handlers() -> set[str]:
+    return {
+        sample.labels["handler"]
+        for family in REGISTRY.collect()
+        if family.name == "http_requests"
+        for sample in family.samples
+    }
+
+
+def total_of_all_requests() -> float:
+    return sum(
+        sample.value
+        for family in REGISTRY.collect()
+        if family.name == "http_requests"
+        for sample in family.samples
+        if sample.name == "http_requests_total"
+    )
+
+
+async def test_requests_are_counted_by_route_template_and_exact_status(
+    client: httpx.AsyncClient,
+) -> None:
+    labels = {"method": "GET", "handler": "/api/v1/tasks/{task_id}", "status": "401"}
+    before = requests_total(**labels)
+    duration_before = REGISTRY.get_sample_value(
+        "http_request_duration_seconds_count",
+        {"method": "GET", "handler": "/api/v1/tasks/{task_id}"},
+    )
+    for _ in range(2):
+        response = await client.get(f"/api/v1/tasks/{uuid.uuid4()}")
+        assert response.status_code == 401
+    assert requests_total(**labels) == before + 2
+    duration_after = REGISTRY.get_sample_value(
+        "http_request_duration_seconds_count",
+        {"method": "GET", "handler": "/api/v1/tasks/{task_id}"},
+    )
+    assert duration_after == (duration_before or 0) + 2
+    assert requests_total(method="GET", handler="/api/v1/tasks/{task_id}", status="4xx") == 0
+
+
+async def test_paths_matching_no_route_are_not_recorded(client: httpx.AsyncClient) -> None:
+    path = f"/no/such/{uuid.uuid4().hex}"
+    before = total_of_all_requests()
+    response = await client.get(path)
+    assert response.status_code == 404
+    assert total_of_all_requests() == before
+    assert path not in all_handlers()
+    assert "none" not in all_handlers()
+
+
+async def test_probes_are_not_recorded(client: httpx.AsyncClient) -> None:
+    before = total_of_all_requests()
+    assert (await client.get("/healthz")).status_code == 200
+    assert (await client.get("/readyz")).status_code == 200
+    assert (await client.post("/healthz")).status_code == 405
+    assert total_of_all_requests() == before
+    assert all_handlers().isdisjoint({"/healthz", "/readyz"})
+
+
+async def test_readiness_gauge_follows_the_probe(client: httpx.AsyncClient, app: FastAPI) -> None:
+    assert (await client.get("/readyz")).status_code == 200
+    assert REGISTRY.get_sample_value("tasks_api_readiness") == 1
+    app.state.on_readiness(False)
+    assert REGISTRY.get_sample_value("tasks_api_readiness") == 0
+    assert (await client.get("/readyz")).status_code == 200
+    assert REGISTRY.get_sample_value("tasks_api_readiness") == 1
+
+
+async def test_many_apps_in_one_process_share_the_metric_objects(settings: Settings) -> None:
+    apps = [create_app(settings) for _ in range(3)]
+    before = requests_total(method="GET", handler="/test/ping", status="200")
+    for app in apps:
+
+        @app.get("/test/ping")
+        async def ping() -> dict[str, str]:
+            return {"pong": "yes"}
+
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+            assert (await http.get("/test/ping")).status_code == 200
+    assert requests_total(method="GET", handler="/test/ping", status="200") == before + 3

@@ -1,0 +1,130 @@
+"""The gunicorn master's side of the metrics: multiprocess guard, process stats, bookkeeping."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from types import SimpleNamespace
+
+import httpx
+import pytest
+from prometheus_client import values
+
+from service import gunicorn_conf
+from service.serving import MULTIPROC_ENV, ensure_multiprocess_metrics, prepare_multiprocess_dir
+from service.telemetry.prometheus import ProcessCollector, forget_process, read_process_stats
+from tests.conftest import make_settings
+from tests.support.server import free_port
+
+
+def test_multiprocess_storage_is_accepted(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(values, "ValueClass", values.MultiProcessValue())  # type: ignore[no-untyped-call]
+    ensure_multiprocess_metrics()
+
+
+def test_prometheus_client_imported_before_the_directory_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(values, "ValueClass", values.MutexValue)
+    with pytest.raises(RuntimeError, match="imported before PROMETHEUS_MULTIPROC_DIR"):
+        ensure_multiprocess_metrics()
+
+
+def test_configured_directory_is_created_and_emptied(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    configured = tmp_path / "metrics"
+    (configured / "stale").mkdir(parents=True)
+    (configured / "counter_123.db").write_bytes(b"old")
+    monkeypatch.setenv(MULTIPROC_ENV, str(configured))
+    assert prepare_multiprocess_dir() == configured
+    assert list(configured.iterdir()) == []
+
+
+def test_a_fresh_directory_when_none_is_configured(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(MULTIPROC_ENV, raising=False)
+    path = prepare_multiprocess_dir()
+    try:
+        assert path.is_dir()
+        assert list(path.iterdir()) == []
+        assert os.environ[MULTIPROC_ENV] == str(path)
+    finally:
+        path.rmdir()
+
+
+def test_process_stats_of_this_process() -> None:
+    stats = read_process_stats(os.getpid())
+    assert stats is not None
+    cpu_seconds, resident = stats
+    assert cpu_seconds > 0
+    assert resident > 1_000_000
+
+
+def test_process_stats_parse_a_command_name_with_spaces(tmp_path: Path) -> None:
+    (tmp_path / "42").mkdir()
+    fields = ["S", "1", *["0"] * 9, "250", "150", *["0"] * 8, "300"]
+    (tmp_path / "42" / "stat").write_text(f"42 (gunicorn: (a) b) {' '.join(fields)}\n")
+    cpu_seconds, resident = read_process_stats(42, tmp_path) or (0.0, 0)
+    assert cpu_seconds == 400 / os.sysconf("SC_CLK_TCK")
+    assert resident == 300 * os.sysconf("SC_PAGE_SIZE")
+
+
+def test_process_collector_skips_processes_that_are_gone(tmp_path: Path) -> None:
+    gone = 2**22 + 17  # above the kernel's default pid_max
+    families = list(ProcessCollector(lambda: [os.getpid(), gone]).collect())
+    pids = {sample.labels["pid"] for family in families for sample in family.samples}
+    assert pids == {str(os.getpid())}
+    assert {family.name for family in families} == {
+        "tasks_api_process_resident_memory_bytes",
+        "tasks_api_process_cpu_seconds",
+    }
+
+
+def test_a_dead_process_keeps_its_counters_but_loses_its_live_gauges(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(MULTIPROC_ENV, str(tmp_path))
+    names = [
+        "counter_101.db",
+        "histogram_101.db",
+        "gauge_livesum_101.db",
+        "gauge_livemin_101.db",
+        "gauge_livemax_101.db",
+        "gauge_livesum_202.db",
+    ]
+    for name in names:
+        (tmp_path / name).write_bytes(b"")
+    forget_process(101)
+    remaining = sorted(path.name for path in tmp_path.iterdir())
+    assert remaining == ["counter_101.db", "gauge_livesum_202.db", "histogram_101.db"]
+
+
+def test_the_master_forgets_a_worker_it_finds_gone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(MULTIPROC_ENV, str(tmp_path))
+    (tmp_path / "gauge_livemin_303.db").write_bytes(b"")
+    hooks = gunicorn_conf.hooks(make_settings("sqlite+aiosqlite:///x.db"))
+    hooks["worker_exit"](SimpleNamespace(), SimpleNamespace(pid=303))
+    hooks["child_exit"](SimpleNamespace(), SimpleNamespace(pid=404))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_master_serves_metrics_of_itself_and_its_workers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(MULTIPROC_ENV, str(tmp_path))
+    port = free_port()
+    settings = make_settings("sqlite+aiosqlite:///x.db", host="127.0.0.1", metrics_port=port)
+    hooks = gunicorn_conf.hooks(settings)
+    arbiter = SimpleNamespace(WORKERS={os.getppid(): object()})
+    hooks["when_ready"](arbiter)
+    try:
+        response = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5)
+    finally:
+        hooks["on_exit"](arbiter)
+    assert response.status_code == 200
+    for pid in (os.getpid(), os.getppid()):
+        assert f'tasks_api_process_resident_memory_bytes{{pid="{pid}"}}' in response.text
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2)
