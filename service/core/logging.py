@@ -118,6 +118,18 @@ def _shared_processors() -> list[Processor]:
     ]
 
 
+class _CurrentStdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes each record to sys.stdout as it is at that moment (it may be replaced)."""
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stdout
+
+    @stream.setter
+    def stream(self, _: TextIO) -> None:
+        """The stream is always the current sys.stdout."""
+
+
 def use_console(log_format: str | None, development: bool, stream: TextIO) -> bool:
     """Console rendering when asked for, or by default in development on a TTY."""
     if log_format is not None:
@@ -132,6 +144,9 @@ def configure_logging(
     stream: TextIO | None = None,
 ) -> None:
     """Route structlog and every stdlib logger through one JSON (or console) pipeline."""
+    handler: logging.Handler = (
+        logging.StreamHandler(stream) if stream is not None else _CurrentStdoutHandler()
+    )
     stream = stream or sys.stdout
     console = use_console(log_format, development, stream)
     renderer: Processor = (
@@ -154,7 +169,6 @@ def configure_logging(
         foreign_pre_chain=[structlog.stdlib.ExtraAdder(), *shared],
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
     )
-    handler = logging.StreamHandler(stream)
     handler.setFormatter(formatter)
     root = logging.getLogger()
     root.handlers = [handler]

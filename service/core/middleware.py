@@ -9,7 +9,9 @@ import uuid
 from typing import Any
 
 import structlog
+from prometheus_fastapi_instrumentator.routing import get_route_name
 from starlette.datastructures import MutableHeaders
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.core.errors import PROBLEM_JSON, PayloadTooLarge, problem_body
@@ -30,10 +32,10 @@ def accept_request_id(value: str | None) -> str:
 
 
 def route_template(scope: Scope) -> str | None:
-    """The matched route's path template (never the raw path), if a route matched."""
-    route = scope.get("route")
-    path = getattr(route, "path", None)
-    return path if isinstance(path, str) else None
+    """The full path template of the route the request matches (never the raw path)."""
+    if scope.get("type") != "http" or "app" not in scope:
+        return None
+    return get_route_name(Request(scope), should_include_root_path=False)
 
 
 async def send_problem(send: Send, scope: Scope, status: int, code: str, detail: str) -> None:

@@ -27,7 +27,14 @@ from typing import Any
 from sqlalchemy.engine import URL, make_url
 
 from tests.load.loadgen import INSTALL_HINT, SCENARIOS, Load, RunResult, find_wrk, run_wrk
-from tests.load.report import build_report, facts_of, format_table, write_chart, write_json
+from tests.load.report import (
+    TargetFacts,
+    build_report,
+    facts_of,
+    format_table,
+    write_chart,
+    write_json,
+)
 from tests.load.seed import BenchUser, asyncpg_dsn, create_bench_database, seed
 from tests.load.sink import OtlpSink
 from tests.load.targets import Target, baseline_target, service_target
@@ -138,6 +145,28 @@ def drive(
     return results
 
 
+def measure(
+    args: argparse.Namespace,
+    wrk: str,
+    targets: tuple[Target, Target],
+    user: BenchUser,
+    ids_file: Path,
+) -> tuple[list[RunResult], dict[str, TargetFacts]]:
+    """Drive both targets, then read their workers' memory and count worker restarts."""
+    pids_before = {target.name: set(target.worker_pids()) for target in targets}
+    results = drive(args, wrk, targets, user, ids_file)
+    facts = {}
+    for target in targets:
+        memory = [(m.rss, m.peak_rss, m.pss) for m in target.worker_memory()]
+        facts[target.name] = facts_of(
+            cold_start=target.cold_start_seconds,
+            workers=args.workers,
+            memory=memory,
+            restarts=len(set(target.worker_pids()) - pids_before[target.name]),
+        )
+    return results, facts
+
+
 def run(args: argparse.Namespace, wrk: str, out: Path) -> dict[str, Any]:
     """The whole benchmark; returns the report."""
     admin = make_url(args.admin_url)
@@ -147,42 +176,36 @@ def run(args: argparse.Namespace, wrk: str, out: Path) -> dict[str, Any]:
     service: Target | None = None
     baseline: Target | None = None
     try:
+        # The sink outlives the servers, so that their last telemetry flush finds it.
         with OtlpSink() as sink:
-            service = service_target(
-                workers=args.workers,
-                database_url=url_string(database),
-                jwt_secret=secrets.token_hex(32),
-                otlp_endpoint=sink.endpoint,
-                log_dir=out,
-            )
-            service.env |= dict(item.split("=", 1) for item in args.service_env)
-            if args.service_source is not None:
-                service.env["PYTHONPATH"] = str(args.service_source.resolve())
-            log(f"cold start service: {service.start():.2f} s")
-            log(f"seeding {args.tasks} tasks for each of 3 users")
-            user = asyncio.run(seed(database, service.base_url, args.tasks, ids_file))
-            baseline = baseline_target(
-                workers=args.workers, dsn=asyncpg_dsn(database), owner_id=user.user_id, log_dir=out
-            )
-            log(f"cold start baseline: {baseline.start():.2f} s")
-            targets = (service, baseline)
-            pids_before = {target.name: set(target.worker_pids()) for target in targets}
-            results = drive(args, wrk, targets, user, ids_file)
-            facts = {}
-            for target in targets:
-                memory = [(m.rss, m.peak_rss, m.pss) for m in target.worker_memory()]
-                restarts = len(set(target.worker_pids()) - pids_before[target.name])
-                facts[target.name] = facts_of(
-                    cold_start=target.cold_start_seconds,
+            try:
+                service = service_target(
                     workers=args.workers,
-                    memory=memory,
-                    restarts=restarts,
+                    database_url=url_string(database),
+                    jwt_secret=secrets.token_hex(32),
+                    otlp_endpoint=sink.endpoint,
+                    log_dir=out,
                 )
+                service.env |= dict(item.split("=", 1) for item in args.service_env)
+                if args.service_source is not None:
+                    service.env["PYTHONPATH"] = str(args.service_source.resolve())
+                log(f"cold start service: {service.start():.2f} s")
+                log(f"seeding {args.tasks} tasks for each of 3 users")
+                user = asyncio.run(seed(database, service.base_url, args.tasks, ids_file))
+                baseline = baseline_target(
+                    workers=args.workers,
+                    dsn=asyncpg_dsn(database),
+                    owner_id=user.user_id,
+                    log_dir=out,
+                )
+                log(f"cold start baseline: {baseline.start():.2f} s")
+                results, facts = measure(args, wrk, (service, baseline), user, ids_file)
+            finally:
+                for started in (service, baseline):
+                    if started is not None:
+                        started.stop()
             exported = sink.counts()
     finally:
-        for started in (service, baseline):
-            if started is not None:
-                started.stop()
         if not args.keep_database:
             asyncio.run(drop_postgres_database(admin, database))
     settings = {
