@@ -246,9 +246,21 @@ def is_database_unavailable(exc: BaseException) -> bool:
     if isinstance(exc, DBAPIError):
         orig = exc.orig
         name = type(orig).__name__ if orig is not None else ""
-        return exc.connection_invalidated or name in _UNAVAILABLE_DRIVER_ERRORS
+        # SQLAlchemy's asyncpg adapter may wrap driver errors in generic classes: the
+        # SQLSTATE says what happened (08xxx connection exceptions, cancellations).
+        sqlstate = str(getattr(orig, "sqlstate", None) or "")
+        return (
+            exc.connection_invalidated
+            or name in _UNAVAILABLE_DRIVER_ERRORS
+            or sqlstate in _UNAVAILABLE_SQLSTATES
+            or sqlstate.startswith("08")
+        )
     return isinstance(exc, ConnectionError | OSError)
 
+
+# 57014 query_canceled (statement_timeout), 57P01-03 shutdown / cannot connect now,
+# 53300 too_many_connections, 55P03 lock_not_available (lock_timeout).
+_UNAVAILABLE_SQLSTATES = frozenset({"57014", "57P01", "57P02", "57P03", "53300", "55P03"})
 
 _UNAVAILABLE_DRIVER_ERRORS = frozenset(
     {

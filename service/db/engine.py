@@ -63,6 +63,15 @@ def _enable_sqlite_foreign_keys(dbapi_connection: Any, _: Any) -> None:
     cursor.close()
 
 
+def _terminate_invalidated(dbapi_connection: Any, _: Any, __: BaseException | None) -> None:
+    # An invalidated asyncpg connection is closed politely by default, which waits for
+    # a server that may have stopped answering; readiness and requests must not wait.
+    driver = getattr(dbapi_connection, "driver_connection", None)
+    terminate = getattr(driver, "terminate", None)
+    if callable(terminate):
+        terminate()
+
+
 def create_engine(settings: Settings, *, pooled: bool = True) -> AsyncEngine:
     """Create the async engine; `pooled=False` for one-shot commands such as migrate."""
     url = make_url(settings.database_url.get_secret_value())
@@ -75,6 +84,8 @@ def create_engine(settings: Settings, *, pooled: bool = True) -> AsyncEngine:
     engine = create_async_engine(url, **options)
     if settings.is_sqlite:
         event.listen(engine.sync_engine, "connect", _enable_sqlite_foreign_keys)
+    else:
+        event.listen(engine.sync_engine.pool, "invalidate", _terminate_invalidated)
     if pooled:
         # Metrics: statement durations of the serving engine.
         db_telemetry.observe_engine(engine)

@@ -90,21 +90,12 @@ async def probe_until(
             return time.monotonic() - started, slowest
 
 
-STALL_DEFECT = (
-    "service defect: when the 1 s readiness timeout cancels a check on a stalled pooled "
-    "connection, SQLAlchemy's asyncpg adapter closes it gracefully and waits up to 2 s "
-    "(hard-coded) for a server that no longer answers, so /readyz answers after 3 s; fix: "
-    "a pool 'invalidate' listener in service/db/engine.py that calls "
-    "dbapi_connection.driver_connection.terminate()"
-)
-
-
 @pytest.mark.parametrize(
     "how",
     [
         "refused",
         "blackholed",
-        pytest.param("stalled", marks=pytest.mark.xfail(reason=STALL_DEFECT, strict=True)),
+        "stalled",
     ],
 )
 async def test_database_outage_fails_readiness_only_and_recovers(

@@ -25,12 +25,6 @@ pytestmark = pytest.mark.postgres
 STATEMENT_TIMEOUT_SECONDS = STATEMENT_TIMEOUT_MS / 1000
 # The server cancels at the statement timeout; the answer follows at once.
 ANSWER_BOUND_SECONDS = STATEMENT_TIMEOUT_SECONDS + 1.0
-STATEMENT_TIMEOUT_DEFECT = (
-    "service defect: SQLAlchemy 2.1 wraps asyncpg's QueryCanceledError as the generic "
-    "AsyncAdapt_asyncpg_dbapi.Error, so service/core/errors.py is_database_unavailable "
-    "(class-name check) misses it and the answer is 500; fix: also match orig.sqlstate "
-    "(57014, 57P01-57P03, 53300, 55P03, class 08)"
-)
 
 
 @pytest.fixture
@@ -54,7 +48,6 @@ async def timed(request: Awaitable[httpx.Response]) -> tuple[httpx.Response, flo
     return response, time.monotonic() - started
 
 
-@pytest.mark.xfail(reason=STATEMENT_TIMEOUT_DEFECT, strict=True)
 async def test_statement_over_the_timeout_answers_503_problem(
     proxied_service: ServiceProcess, owner: Owner, task_table_locked: asyncpg.Connection
 ) -> None:
