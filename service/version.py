@@ -1,4 +1,4 @@
-"""The running version, from the git tag the package was built from."""
+"""The running version: the installed distribution's, which hatch-vcs takes from git tags."""
 
 from __future__ import annotations
 
@@ -7,12 +7,8 @@ from importlib.metadata import version as _distribution_version
 
 
 def _resolve() -> str:
-    try:
-        from service._version import __version__  # written by hatch-vcs at build time
-
-        return str(__version__)
-    except ImportError:
-        pass
+    # Read from the installed metadata only: a version file in the source tree would be
+    # rewritten by any later wheel build of the same checkout.
     try:
         return _distribution_version("tasks-api")
     except PackageNotFoundError:

@@ -7,6 +7,7 @@ import re
 import sys
 import traceback
 from collections.abc import MutableMapping
+from functools import lru_cache
 from types import TracebackType
 from typing import Any, TextIO
 
@@ -43,9 +44,16 @@ def _redact_value(value: Any) -> Any:
     return value
 
 
+@lru_cache(maxsize=1024)
+def _is_sensitive_key(key: str) -> bool:
+    # Log keys are few and repeat on every line: match each name once (bounded,
+    # as nested mappings may carry keys from data).
+    return _SENSITIVE_KEY.search(key) is not None
+
+
 def _redact(data: MutableMapping[str, Any]) -> None:
     for key, value in list(data.items()):
-        if _SENSITIVE_KEY.search(str(key)):
+        if _is_sensitive_key(str(key)):
             data[key] = REDACTED
         elif isinstance(value, MutableMapping):
             _redact(value)

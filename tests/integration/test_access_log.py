@@ -25,13 +25,26 @@ def _access_lines(captured: str) -> list[dict[str, object]]:
     return lines
 
 
-@pytest.fixture
-async def debug_http(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings.model_copy(update={"log_level": "DEBUG"}), shutdown=ShutdownState())
+async def _client_at(settings: Settings, level: str) -> AsyncIterator[httpx.AsyncClient]:
+    # Logging is process-wide: the app created last decides the level, so each test
+    # creates its own app at the level it needs.
+    app = create_app(settings.model_copy(update={"log_level": level}), shutdown=ShutdownState())
     async with LifespanManager(app):
         transport = httpx.ASGITransport(app=app, client=("10.1.2.3", 4567))
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             yield client
+
+
+@pytest.fixture
+async def debug_http(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    async for client in _client_at(settings, "DEBUG"):
+        yield client
+
+
+@pytest.fixture
+async def info_http(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    async for client in _client_at(settings, "INFO"):
+        yield client
 
 
 async def test_one_line_with_route_template_status_and_ids(
@@ -61,11 +74,11 @@ async def test_probes_log_at_debug_level(
 
 
 async def test_probes_are_silent_at_info_level(
-    client: httpx.AsyncClient, capfd: pytest.CaptureFixture[str]
+    info_http: httpx.AsyncClient, capfd: pytest.CaptureFixture[str]
 ) -> None:
     capfd.readouterr()
-    await client.get("/healthz")
-    await client.get("/nothing-here")
+    await info_http.get("/healthz")
+    await info_http.get("/nothing-here")
     lines = _access_lines(capfd.readouterr().out)
     assert [(line["route"], line["status"]) for line in lines] == [(None, 404)]
 

@@ -104,7 +104,7 @@ def checks(summaries: dict[tuple[str, str], Summary], service: TargetFacts) -> l
             )
         )
     # Resident size after the load runs. The peak (VmHWM) is reported beside it: a
-    # login's argon2 hash holds 64 MiB for a moment (see PERFORMANCE.md).
+    # login's argon2 hash holds 64 MiB for a moment (see "Performance" in README.md).
     rss = max(service.worker_rss_mb, default=0.0)
     found.append(
         Check(

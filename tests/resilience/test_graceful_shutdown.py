@@ -31,7 +31,7 @@ STATEMENT_TIMEOUT_MS = 10_000
 # The lock outlives the drain delay by this much: requests are still in flight then.
 HELD_PAST_DRAIN_SECONDS = 0.7
 # Room for interpreter teardown: each process spends seconds in its final garbage
-# collection on a busy 2-core machine (see tests/load/PERFORMANCE.md).
+# collection on a busy 2-core machine (see "Performance" in README.md).
 GRACEFUL_TIMEOUT_SECONDS = 8.0
 
 
