@@ -241,6 +241,9 @@ async def _on_database_unavailable(request: Request, exc: Exception) -> JSONResp
 
 def is_database_unavailable(exc: BaseException) -> bool:
     """Whether an exception means the database could not be reached or answered too late."""
+    if isinstance(exc, OperationalError) and _is_sqlite_error(exc.orig):
+        # SQLite reports missing tables as OperationalError too: only these are outages.
+        return any(sign in str(exc.orig).lower() for sign in _SQLITE_UNAVAILABLE)
     if isinstance(exc, PoolTimeoutError | OperationalError | InterfaceError | TimeoutError):
         return True
     if isinstance(exc, DBAPIError):
@@ -256,6 +259,13 @@ def is_database_unavailable(exc: BaseException) -> bool:
             or sqlstate.startswith("08")
         )
     return isinstance(exc, ConnectionError | OSError)
+
+
+_SQLITE_UNAVAILABLE = ("database is locked", "unable to open", "disk i/o error", "is full")
+
+
+def _is_sqlite_error(orig: BaseException | None) -> bool:
+    return orig is not None and type(orig).__module__.startswith("sqlite3")
 
 
 # 57014 query_canceled (statement_timeout), 57P01-03 shutdown / cannot connect now,
