@@ -8,20 +8,12 @@ of examples per operation comes from SCHEMATHESIS_MAX_EXAMPLES (default 25).
 from __future__ import annotations
 
 import os
-import uuid
 from typing import Any
 
 import pytest
 import schemathesis
 from fastapi import FastAPI
 from schemathesis.engine import Status, events
-from schemathesis.python import asgi
-
-from service.app import create_app
-from service.config import Settings
-from service.core.lifecycle import ShutdownState
-from tests.conftest import make_settings
-from tests.integration.api.helpers import PASSWORD
 
 MAX_EXAMPLES = int(os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "25"))
 # Rejections the schema cannot express (schemathesis' documented per-operation tuning):
@@ -36,30 +28,6 @@ STATE_DEPENDENT_REJECTIONS: dict[str, list[str]] = {
 }
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
-
-
-@pytest.fixture(scope="module")
-def contract_app(settings: Settings) -> FastAPI:
-    """An app of its own: schemathesis serves it from its own event-loop thread."""
-    long_lived = make_settings(
-        settings.database_url.get_secret_value(), access_token_ttl_seconds=86_400
-    )
-    return create_app(long_lived, shutdown=ShutdownState())
-
-
-@pytest.fixture(scope="module")
-def bearer_token(contract_app: FastAPI) -> str:
-    """The access token of a freshly registered user."""
-    email = f"contract-{uuid.uuid4().hex[:12]}@example.com"
-    asgi_app: Any = contract_app
-    with asgi.get_client(asgi_app) as client:
-        created = client.post("/api/v1/users", json={"email": email, "password": PASSWORD})
-        assert created.status_code == 201, created.text
-        form = {"username": email, "password": PASSWORD}
-        token = client.post("/api/v1/auth/token", data=form)
-        assert token.status_code == 200, token.text
-    access_token: str = token.json()["access_token"]
-    return access_token
 
 
 def _config(token: str) -> Any:

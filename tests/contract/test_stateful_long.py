@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import os
-import uuid
 from typing import Any
 
 import pytest
@@ -18,14 +17,8 @@ import schemathesis
 from fastapi import FastAPI
 from schemathesis.engine import Status, events
 from schemathesis.engine.run import PhaseName
-from schemathesis.python import asgi
 
-from service.app import create_app
-from service.config import Settings
-from service.core.lifecycle import ShutdownState
-from tests.conftest import make_settings
 from tests.contract.test_openapi_contract import STATE_DEPENDENT_REJECTIONS
-from tests.integration.api.helpers import PASSWORD
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
@@ -49,29 +42,6 @@ TRANSITIONS = {
     ("PATCH_api_v1_tasks_task_id___200", "GetTask"),
     ("PATCH_api_v1_tasks_task_id___200", "DeleteTask"),
 }
-
-
-@pytest.fixture(scope="module")
-def long_app(settings: Settings) -> FastAPI:
-    """An app of its own with day-long tokens (schemathesis serves it from its own thread)."""
-    long_lived = make_settings(
-        settings.database_url.get_secret_value(), access_token_ttl_seconds=86_400
-    )
-    return create_app(long_lived, shutdown=ShutdownState())
-
-
-@pytest.fixture(scope="module")
-def token(long_app: FastAPI) -> str:
-    """The access token of a freshly registered user."""
-    email = f"long-contract-{uuid.uuid4().hex[:12]}@example.com"
-    app: Any = long_app
-    with asgi.get_client(app) as client:
-        created = client.post("/api/v1/users", json={"email": email, "password": PASSWORD})
-        assert created.status_code == 201, created.text
-        answer = client.post("/api/v1/auth/token", data={"username": email, "password": PASSWORD})
-        assert answer.status_code == 200, answer.text
-    access_token: str = answer.json()["access_token"]
-    return access_token
 
 
 def long_config(token: str) -> Any:
@@ -129,8 +99,12 @@ def in_order(entries: list[str], steps: tuple[frozenset[str], ...]) -> bool:
     return all(any(entry in step for entry in remaining) for step in steps)
 
 
-def test_long_run_passes_and_walks_task_lifecycles(long_app: FastAPI, token: str) -> None:
-    schema = schemathesis.openapi.from_asgi("/openapi.json", long_app, config=long_config(token))
+def test_long_run_passes_and_walks_task_lifecycles(
+    contract_app: FastAPI, bearer_token: str
+) -> None:
+    schema = schemathesis.openapi.from_asgi(
+        "/openapi.json", contract_app, config=long_config(bearer_token)
+    )
     machine = schema.as_state_machine()
     rules = {name for name in dir(machine) if "__" in name}
     for source, target in TRANSITIONS:

@@ -13,26 +13,11 @@ import yaml
 from tests.chart.checkov_skips import unexplained, unused
 from tests.chart.test_checkov import checkov_findings, failed
 from tests.chart.tools import REPO_ROOT, require_tool, run
+from tests.image.dockerfile import instructions
 
 DOCKERFILE = REPO_ROOT / "Dockerfile"
 DOCKERIGNORE = REPO_ROOT / ".dockerignore"
 DIGEST_PINNED = re.compile(r"^[\w.\-/]+(:[\w.\-]+)?@sha256:[0-9a-f]{64}$")
-
-
-def instructions(text: str) -> list[tuple[str, str]]:
-    """(KEYWORD, arguments) of each instruction, continuation lines joined."""
-    result, logical = [], ""
-    for raw in text.splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        if line.endswith("\\"):
-            logical += line[:-1] + " "
-            continue
-        keyword, _, rest = (logical + line).partition(" ")
-        result.append((keyword.upper(), rest.strip()))
-        logical = ""
-    return result
 
 
 def base_images(text: str) -> list[str]:

@@ -22,6 +22,7 @@ import httpx
 import pytest
 from sqlalchemy.engine import URL
 
+from tests.image.dockerfile import instructions
 from tests.support.databases import url_string
 from tests.support.server import PROJECT_ROOT, ServiceProcess, free_port
 
@@ -41,25 +42,10 @@ class FinalStage:
     cmd: list[str] = field(default_factory=list)
 
 
-def _instructions(text: str) -> Iterator[tuple[str, str]]:
-    logical = ""
-    for raw in text.splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        if line.endswith("\\"):
-            logical += line[:-1] + " "
-            continue
-        logical += line
-        keyword, _, rest = logical.partition(" ")
-        yield keyword.upper(), rest.strip()
-        logical = ""
-
-
 def parse_final_stage(text: str) -> FinalStage:
     """The runtime stage: everything after the last FROM."""
     stage = FinalStage()
-    for keyword, rest in _instructions(text):
+    for keyword, rest in instructions(text):
         if keyword == "FROM":
             stage = FinalStage()
         elif keyword == "ENV":
