@@ -15,6 +15,8 @@ import schemathesis
 from fastapi import FastAPI
 from schemathesis.engine import Status, events
 
+from tests.contract.engine import failure_lines
+
 MAX_EXAMPLES = int(os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "25"))
 # Rejections the schema cannot express (schemathesis' documented per-operation tuning):
 # a stale If-Match (412) is well-formed input about a state that moved on; a reused
@@ -51,20 +53,6 @@ def _config(token: str) -> Any:
     )
 
 
-def _describe_failures(event: events.ScenarioFinished) -> list[str]:
-    lines = []
-    for case_id, checks in event.recorder.checks.items():
-        for check in checks:
-            if check.status != Status.FAILURE or check.failure_info is None:
-                continue
-            failure = check.failure_info.failure
-            lines.append(
-                f"{event.label} [{check.name}] {failure.title}: {failure.message}\n"
-                f"  reproduce: {check.failure_info.code_sample} (case {case_id})"
-            )
-    return lines
-
-
 def test_every_operation_honours_its_schema(contract_app: FastAPI, bearer_token: str) -> None:
     """Every generated request gets a documented, schema-valid answer, by every check."""
     schema = schemathesis.openapi.from_asgi(
@@ -73,17 +61,13 @@ def test_every_operation_honours_its_schema(contract_app: FastAPI, bearer_token:
     failures: list[str] = []
     tested: set[str] = set()
     for event in schemathesis.engine.from_schema(schema).execute():
-        if isinstance(event, events.ScenarioFinished):
-            if event.status in (Status.SUCCESS, Status.FAILURE) and event.label:
-                tested.add(event.label)
-            if event.status in (Status.FAILURE, Status.ERROR):
-                failures.extend(_describe_failures(event) or [f"{event.label}: {event.status}"])
-        elif isinstance(event, events.NonFatalError):
-            failures.append(f"{event.label}: error {event.info.title}: {event.value!r}")
-        elif isinstance(event, events.FatalError):
-            failures.append(f"fatal: {event.exception!r}")
-        elif isinstance(event, events.EngineFinished):
-            failures.extend(f"after run: {failure.message}" for failure in event.failures)
+        failures.extend(failure_lines(event))
+        if (
+            isinstance(event, events.ScenarioFinished)
+            and event.status in (Status.SUCCESS, Status.FAILURE)
+            and event.label
+        ):
+            tested.add(event.label)
     assert not failures, "\n".join(dict.fromkeys(failures))
     assert {
         "POST /api/v1/users",

@@ -15,9 +15,10 @@ from typing import Any
 import pytest
 import schemathesis
 from fastapi import FastAPI
-from schemathesis.engine import Status, events
+from schemathesis.engine import events
 from schemathesis.engine.run import PhaseName
 
+from tests.contract.engine import failure_lines
 from tests.contract.test_openapi_contract import STATE_DEPENDENT_REJECTIONS
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
@@ -63,20 +64,6 @@ def long_config(token: str) -> Any:
     )
 
 
-def failures_of(event: events.ScenarioFinished) -> list[str]:
-    """One line per failed check of a finished scenario."""
-    lines = []
-    for checks in event.recorder.checks.values():
-        for check in checks:
-            if check.status == Status.FAILURE and check.failure_info is not None:
-                failure = check.failure_info.failure
-                lines.append(
-                    f"{event.label} [{check.name}] {failure.title}: {failure.message}\n"
-                    f"  reproduce: {check.failure_info.code_sample}"
-                )
-    return lines
-
-
 def lifecycles_of(recorder: Any) -> list[list[str]]:
     """Per task id, the operations of one stateful scenario that reached it, with statuses."""
     seen: dict[str, list[str]] = {}
@@ -116,19 +103,13 @@ def test_long_run_passes_and_walks_task_lifecycles(
     phases: set[str] = set()
     lifecycles: list[list[str]] = []
     for event in schemathesis.engine.from_schema(schema).execute():
+        failures.extend(failure_lines(event))
         if isinstance(event, events.PhaseFinished):
             phases.add(event.phase.name.value)
-        elif isinstance(event, events.ScenarioFinished):
-            if event.phase == PhaseName.STATEFUL_TESTING:
-                lifecycles.extend(lifecycles_of(event.recorder))
-            if event.status in (Status.FAILURE, Status.ERROR):
-                failures.extend(failures_of(event) or [f"{event.label}: {event.status}"])
-        elif isinstance(event, events.NonFatalError):
-            failures.append(f"{event.label}: error {event.info.title}: {event.value!r}")
-        elif isinstance(event, events.FatalError):
-            failures.append(f"fatal: {event.exception!r}")
-        elif isinstance(event, events.EngineFinished):
-            failures.extend(f"after run: {failure.message}" for failure in event.failures)
+        elif isinstance(event, events.ScenarioFinished) and (
+            event.phase == PhaseName.STATEFUL_TESTING
+        ):
+            lifecycles.extend(lifecycles_of(event.recorder))
     assert not failures, "\n".join(dict.fromkeys(failures))
     assert PhaseName.STATEFUL_TESTING.value in phases, phases
     # Which sequences a run draws is random: every link must have carried a created task
