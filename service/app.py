@@ -42,6 +42,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     engine = create_engine(settings)
     app.state.engine = engine
     app.state.session_factory = create_session_factory(engine)
+    app.state.read_session_factory = create_session_factory(engine, read_only=True)
     # Telemetry: providers of this worker process, database spans; then a first
     # readiness verdict, because probes reach only some of the workers.
     telemetry.start_worker(settings, engine)
@@ -72,6 +73,7 @@ def create_app(settings: Settings | None = None, shutdown: ShutdownState | None 
         redoc_url=None,
         openapi_url="/openapi.json" if settings.docs else None,
         swagger_ui_parameters={"persistAuthorization": True},
+        telemetry=telemetry.fastapi_telemetry(),
     )
     app.state.settings = settings
     app.state.shutdown = shutdown or process_shutdown

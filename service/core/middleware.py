@@ -31,11 +31,21 @@ def accept_request_id(value: str | None) -> str:
     return uuid.uuid4().hex
 
 
+_ROUTE_TEMPLATE = "tasks_api.route_template"
+
+
 def route_template(scope: Scope) -> str | None:
-    """The full path template of the route the request matches (never the raw path)."""
+    """The full path template of the route the request matches (never the raw path).
+
+    Matching walks the routes, so the answer is kept in the scope: the metrics
+    middleware and the access line ask for it once each per request.
+    """
     if scope.get("type") != "http" or "app" not in scope:
         return None
-    return get_route_name(Request(scope), should_include_root_path=False)
+    if _ROUTE_TEMPLATE not in scope:
+        scope[_ROUTE_TEMPLATE] = get_route_name(Request(scope), should_include_root_path=False)
+    template: str | None = scope[_ROUTE_TEMPLATE]
+    return template
 
 
 async def send_problem(send: Send, scope: Scope, status: int, code: str, detail: str) -> None:

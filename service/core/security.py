@@ -7,11 +7,13 @@ import hashlib
 import hmac
 import os
 import secrets
+import time
 import uuid
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Annotated, Any
 
 import jwt
@@ -27,6 +29,8 @@ JWT_ALGORITHM = "HS256"
 REQUIRED_CLAIMS = ("sub", "iat", "exp", "iss", "aud", "jti")
 # Tolerates small clock differences between the pods that mint and check tokens.
 CLOCK_SKEW_SECONDS = 5
+# Verified access tokens remembered per worker: about one per active client.
+VERIFIED_TOKEN_CACHE_SIZE = 4096
 TOKEN_URL = "/api/v1/auth/token"  # noqa: S105 - a path, not a secret
 BEARER_CHALLENGE = "Bearer"
 INVALID_BEARER_CHALLENGE = 'Bearer error="invalid_token"'
@@ -135,14 +139,31 @@ def create_access_token(
 
 
 def decode_access_token(settings: Settings, token: str) -> AccessClaims:
-    """Validate an access token (pinned algorithm, every required claim) and return its claims."""
+    """Validate an access token (pinned algorithm, every required claim) and return its claims.
+
+    A token that verified once is remembered (keyed by the whole token, signature
+    included, and by the key, issuer and audience it verified against), so that a
+    client's repeated calls skip the HMAC and JSON work; its expiry is still checked
+    on every call.
+    """
+    claims = _verified_access_token(
+        token, settings.jwt_key, settings.jwt_audience, settings.jwt_issuer
+    )
+    if claims.expires_at.timestamp() + CLOCK_SKEW_SECONDS <= time.time():
+        raise InvalidTokenError("The access token has expired.")
+    return claims
+
+
+@lru_cache(maxsize=VERIFIED_TOKEN_CACHE_SIZE)
+def _verified_access_token(token: str, key: str, audience: str, issuer: str) -> AccessClaims:
+    # Raises for any invalid token; lru_cache remembers only tokens that verified.
     try:
         claims: Mapping[str, Any] = jwt.decode(
             token,
-            settings.jwt_key,
+            key,
             algorithms=[JWT_ALGORITHM],
-            audience=settings.jwt_audience,
-            issuer=settings.jwt_issuer,
+            audience=audience,
+            issuer=issuer,
             leeway=CLOCK_SKEW_SECONDS,
             options={"require": list(REQUIRED_CLAIMS), "verify_signature": True},
         )

@@ -18,7 +18,11 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.pool import NullPool
 
 from service.config import Settings
+from service.db.pool import PoolGuard
 from service.telemetry import database as db_telemetry
+
+# Methods that only read: their session runs without BEGIN/COMMIT (autocommit).
+READ_ONLY_METHODS = frozenset({"GET", "HEAD"})
 
 
 def _pgbouncer_statement_name() -> str:
@@ -51,7 +55,9 @@ def engine_options(settings: Settings) -> dict[str, Any]:
         "pool_size": settings.db_pool_size,
         "max_overflow": settings.db_max_overflow,
         "pool_timeout": settings.db_pool_timeout_seconds,
-        "pool_pre_ping": True,
+        # Not pool_pre_ping (three round trips on every checkout): PoolGuard finds
+        # closed, idle-and-dead and silent connections (see service/db/pool.py).
+        "pool_pre_ping": False,
         "pool_recycle": 1800,
         "connect_args": connect_args,
     }
@@ -61,15 +67,6 @@ def _enable_sqlite_foreign_keys(dbapi_connection: Any, _: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
-
-
-def _terminate_invalidated(dbapi_connection: Any, _: Any, __: BaseException | None) -> None:
-    # An invalidated asyncpg connection is closed politely by default, which waits for
-    # a server that may have stopped answering; readiness and requests must not wait.
-    driver = getattr(dbapi_connection, "driver_connection", None)
-    terminate = getattr(driver, "terminate", None)
-    if callable(terminate):
-        terminate()
 
 
 def create_engine(settings: Settings, *, pooled: bool = True) -> AsyncEngine:
@@ -85,21 +82,33 @@ def create_engine(settings: Settings, *, pooled: bool = True) -> AsyncEngine:
     if settings.is_sqlite:
         event.listen(engine.sync_engine, "connect", _enable_sqlite_foreign_keys)
     else:
-        event.listen(engine.sync_engine.pool, "invalidate", _terminate_invalidated)
+        # Dead and silent pooled connections are found without a ping per checkout.
+        PoolGuard().install(engine.sync_engine)
     if pooled:
         # Metrics: statement durations of the serving engine.
         db_telemetry.observe_engine(engine)
     return engine
 
 
-def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    """Sessions that keep loaded attributes after commit (responses are built after it)."""
-    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+def create_session_factory(
+    engine: AsyncEngine, *, read_only: bool = False
+) -> async_sessionmaker[AsyncSession]:
+    """Sessions that keep loaded attributes after commit (responses are built after it).
+
+    `read_only`: sessions in autocommit mode, for requests that only read. Each
+    statement sees committed data without a BEGIN/COMMIT pair around it, which
+    saves two round trips per request.
+    """
+    bind = engine.execution_options(isolation_level="AUTOCOMMIT") if read_only else engine
+    return async_sessionmaker(bind, expire_on_commit=False, autoflush=False)
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """One session per request, committed before the response is sent, rolled back on error."""
-    factory: async_sessionmaker[AsyncSession] = request.app.state.session_factory
+    state = request.app.state
+    factory: async_sessionmaker[AsyncSession] = (
+        state.read_session_factory if request.method in READ_ONLY_METHODS else state.session_factory
+    )
     async with factory() as session:
         try:
             yield session

@@ -17,6 +17,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.core.logging import format_exception
+from service.core.middleware import route_template
 from service.telemetry import metrics
 
 # Probes and the metrics path: no request metrics, no spans (not even database spans).
@@ -56,6 +57,11 @@ class HttpMetricsMiddleware(PrometheusInstrumentatorMiddleware):
         self.should_instrument_requests_inprogress = True
         self.inprogress_labels = True
         self.inprogress = metrics.HTTP_IN_PROGRESS
+
+    def _get_handler(self, request: Request) -> tuple[str, bool]:
+        # The same (cached) route template as the access line.
+        template = route_template(request.scope)
+        return (template, True) if template else (request.url.path, False)
 
 
 def _safe_message(exc: BaseException) -> str:

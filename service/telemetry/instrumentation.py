@@ -1,20 +1,27 @@
 """What the app factory and its lifespan call: HTTP, span and database instrumentation.
 
-Order of one request (outermost first): OpenTelemetry server span (FastAPI
-instrumentation wraps the whole middleware stack) -> Prometheus HTTP metrics
+Order of one request (outermost first): OpenTelemetry server span (FastAPI's
+native telemetry wraps the whole middleware stack) -> Prometheus HTTP metrics
 -> request context and access log -> span errors -> the rest of the app. The
 access line is therefore written while the server span is current, and
 carries its trace_id and span_id.
+
+FastAPI's native telemetry makes the server span and the OTLP HTTP metrics
+(http.server.request.duration, http.server.active_requests) with the stable
+semantic conventions. Its per-operation spans (one for each dependency, the
+endpoint and the serialization) are off: on GET /api/v1/tasks/{id} they
+tripled the spans of a request for little insight, as the database spans
+already show where a request waits.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableMapping
 from contextlib import contextmanager
+from typing import Any
 
 from fastapi import FastAPI
-from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+from fastapi.telemetry import TelemetryConfig
 from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -28,12 +35,9 @@ from service.telemetry.http import (
     record_handled_server_errors,
 )
 
-SEMCONV_OPT_IN = "OTEL_SEMCONV_STABILITY_OPT_IN"
-# Matched against the full URL without the query string.
-EXCLUDED_URLS = ",".join(f"^[a-z]+://[^/]+{path}$" for path in UNOBSERVED_PATHS)
-
 __all__ = [
     "SpanErrorMiddleware",
+    "fastapi_telemetry",
     "instrument_app",
     "start_worker",
     "stop_worker",
@@ -41,24 +45,36 @@ __all__ = [
 ]
 
 
+def _unobserved(scope: MutableMapping[str, Any]) -> bool:
+    return scope.get("path") in UNOBSERVED_PATHS
+
+
+def fastapi_telemetry() -> TelemetryConfig:
+    """FastAPI's native OpenTelemetry settings: server spans and HTTP metrics only.
+
+    The providers are the global ones that `start_worker` installs; until then,
+    and with OTEL_SDK_DISABLED, FastAPI finds none and records nothing.
+    """
+    if otel.sdk_disabled():
+        return {"tracing": False, "metrics": False, "logs": False}
+    return {
+        "operation_spans": False,
+        # Logged by tasks-api itself (JSON lines on stdout), never exported as OTLP logs.
+        "logs": False,
+        "auto_configure": False,
+        "exclude": _unobserved,
+    }
+
+
 def instrument_app(app: FastAPI) -> None:
-    """Add Prometheus HTTP metrics outermost and the OpenTelemetry server span around all.
+    """Add Prometheus HTTP metrics outermost (inside FastAPI's server span).
 
     Call it last in the app factory, after the request-context middleware.
-    Safe for many apps in one process: metric objects exist once, and the
-    OpenTelemetry instrumentation marks the app it has instrumented.
+    Safe for many apps in one process: metric objects exist once.
     """
     app.add_middleware(HttpMetricsMiddleware)
     record_handled_server_errors(app)
     app.state.on_readiness = metrics.set_readiness
-    if otel.sdk_disabled():
-        return
-    # Stable HTTP semantic conventions: http.server.request.duration (seconds),
-    # http.request.method, http.route, http.response.status_code.
-    os.environ.setdefault(SEMCONV_OPT_IN, "http")
-    FastAPIInstrumentor.instrument_app(
-        app, excluded_urls=EXCLUDED_URLS, exclude_spans=["receive", "send"]
-    )
 
 
 def start_worker(settings: Settings, engine: AsyncEngine) -> None:

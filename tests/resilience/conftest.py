@@ -11,7 +11,8 @@ from sqlalchemy.engine import URL
 from service.db.migrate import migrate
 from tests.conftest import BACKEND, discard_database, make_settings, new_database
 from tests.resilience.api import Owner, create_task, sign_up
-from tests.resilience.support import StallingProxy, service_env, through
+from tests.resilience.support import service_env, through
+from tests.support.proxy import StallingProxy
 from tests.support.server import ServiceProcess, running_service
 
 

@@ -10,7 +10,7 @@ from sqlalchemy.engine import URL
 
 from tests.conftest import TEST_JWT_SECRET
 from tests.support.databases import url_string
-from tests.support.proxy import Mode, TcpProxy
+from tests.support.proxy import TcpProxy
 
 # Small bounds, so that every failure mode shows up in seconds.
 POOL_TIMEOUT_SECONDS = 2.0
@@ -79,29 +79,3 @@ def metric_total(exposition: str, name: str, labels: Mapping[str, str] | None = 
             continue
         total += float(value)
     return total
-
-
-class StallingProxy(TcpProxy):
-    """A TcpProxy that can also stall: carried connections stay open but go silent.
-
-    This is the network partition the plain BLACKHOLE mode does not show: the
-    service's pooled connections look healthy, and a query sent on one is never
-    answered, so only the client-side command timeout can end the wait.
-    """
-
-    def stall(self) -> None:
-        """Stop moving bytes on open connections; accept and ignore new ones."""
-        with self._lock:
-            self._mode = Mode.BLACKHOLE
-            for sock in list(self._pairs):
-                with contextlib.suppress(KeyError, ValueError, OSError):
-                    self._selector.unregister(sock)
-
-    def heal(self) -> None:
-        """Drop the stalled connections (as a peer timing out would), then forward again."""
-        with self._lock:
-            self._close_pairs()
-            for sock in self._held:
-                sock.close()
-            self._held.clear()
-            self._mode = Mode.FORWARD

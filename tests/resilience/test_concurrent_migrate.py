@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy.engine import URL
 
 from service.db.migrate import head_revision
-from tests.resilience.support import StallingProxy, service_env, through
-from tests.support.proxy import Mode
+from tests.resilience.support import service_env, through
+from tests.support.proxy import Mode, StallingProxy
 
 pytestmark = pytest.mark.postgres
 

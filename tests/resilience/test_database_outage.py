@@ -23,10 +23,9 @@ from tests.resilience.support import (
     POOL_TIMEOUT_SECONDS,
     PROBLEM_JSON,
     WORKERS,
-    StallingProxy,
     children_of,
 )
-from tests.support.proxy import Mode
+from tests.support.proxy import Mode, StallingProxy
 from tests.support.server import ServiceProcess
 
 pytestmark = pytest.mark.postgres

@@ -161,7 +161,10 @@ async def test_sigkilled_worker_is_replaced_and_loses_nothing_acknowledged(
     assert never_decreases(created), f"tasks_api_tasks_created_total went back: {created}"
     assert never_decreases(requests), f"http_requests_total went back: {requests}"
     assert created[-1] >= len(acknowledged)
-    assert requests[-1] >= len(acknowledged)
+    # The request counter is incremented after the response went out (it times the whole
+    # exchange), so the victim may have acknowledged up to one write per writer that it
+    # never counted. The domain counter is incremented before the commit: it is exact.
+    assert requests[-1] >= len(acknowledged) - WRITERS
     print(
         f"{len(acknowledged)} tasks acknowledged, {len(failures)} requests failed on the kill, "
         f"worker replaced after {replaced_after:.2f} s, {len(scrapes)} scrapes"

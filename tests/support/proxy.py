@@ -12,6 +12,7 @@ import socket
 import struct
 import threading
 from enum import Enum
+from typing import Self
 
 
 class Mode(Enum):
@@ -42,7 +43,7 @@ class TcpProxy:
         self._selector.register(self._listener, selectors.EVENT_READ)
         self._thread = threading.Thread(target=self._run, name="tcp-proxy", daemon=True)
 
-    def __enter__(self) -> TcpProxy:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 
@@ -125,3 +126,30 @@ class TcpProxy:
                         self._accept()
                     else:
                         self._pump(key.fileobj)  # type: ignore[arg-type]
+
+
+class StallingProxy(TcpProxy):
+    """A TcpProxy that can also stall: carried connections stay open but go silent.
+
+    This is the network partition the plain BLACKHOLE mode does not show: the
+    service's pooled connections look healthy, and a query sent on one is never
+    answered, so only the client-side command timeout can end the wait.
+    """
+
+    def stall(self, *, forward_new: bool = False) -> None:
+        """Stop moving bytes on open connections; accept and ignore new ones.
+
+        `forward_new`: new connections are carried (a failover whose old connections
+        went silent while the new primary accepts).
+        """
+        with self._lock:
+            self._mode = Mode.FORWARD if forward_new else Mode.BLACKHOLE
+            for sock in list(self._pairs):
+                with contextlib.suppress(KeyError, ValueError, OSError):
+                    self._selector.unregister(sock)
+
+    def heal(self) -> None:
+        """Drop the stalled connections (as a peer timing out would), then forward again."""
+        self._close_all()
+        with self._lock:
+            self._mode = Mode.FORWARD

@@ -84,6 +84,40 @@ def test_expired_access_token_is_invalid(settings: Settings) -> None:
         security.decode_access_token(settings, issued.token)
 
 
+def test_remembered_token_still_expires(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    issued = security.create_access_token(settings, uuid.uuid4())
+    security.decode_access_token(settings, issued.token)  # verified, now remembered
+    later = datetime.now(UTC).timestamp() + settings.access_token_ttl_seconds + 60
+    monkeypatch.setattr("service.core.security.time.time", lambda: later)
+
+    with pytest.raises(InvalidTokenError, match="expired"):
+        security.decode_access_token(settings, issued.token)
+
+
+def test_remembered_token_is_not_valid_for_another_key_or_audience(settings: Settings) -> None:
+    issued = security.create_access_token(settings, uuid.uuid4())
+    security.decode_access_token(settings, issued.token)  # verified, now remembered
+    rotated = Settings(jwt_secret="a-rotated-secret-that-is-long-enough-000000")
+    elsewhere = Settings(jwt_secret=SECRET, jwt_audience="another-api")
+
+    for other in (rotated, elsewhere):
+        with pytest.raises(InvalidTokenError):
+            security.decode_access_token(other, issued.token)
+
+
+def test_tampered_token_is_not_remembered_as_valid(settings: Settings) -> None:
+    issued = security.create_access_token(settings, uuid.uuid4())
+    security.decode_access_token(settings, issued.token)
+    header, payload, signature = issued.token.split(".")
+    first = "B" if signature[0] == "A" else "A"  # all six bits of the first character count
+    forged = ".".join((header, payload, first + signature[1:]))
+
+    with pytest.raises(InvalidTokenError):
+        security.decode_access_token(settings, forged)
+
+
 def test_token_signed_with_another_secret_is_invalid(settings: Settings) -> None:
     other = Settings(jwt_secret="another-secret-that-is-long-enough-000000")
     issued = security.create_access_token(other, uuid.uuid4())

@@ -155,15 +155,23 @@ def test_sdk_stays_on_unless_disabled_is_true(
     assert otel.build_providers(settings) is not None
 
 
-def test_disabled_sdk_leaves_the_app_without_opentelemetry_middleware(
+def test_disabled_sdk_turns_fastapi_native_telemetry_off(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("OTEL_SDK_DISABLED", "true")
     disabled = create_app(settings)
     monkeypatch.delenv("OTEL_SDK_DISABLED")
     enabled = create_app(settings)
-    assert not getattr(disabled, "_is_instrumented_by_opentelemetry", False)
-    assert getattr(enabled, "_is_instrumented_by_opentelemetry", False)
+    # FastAPI keeps its telemetry settings in private attributes (no public accessor).
+    off, on = disabled._telemetry, enabled._telemetry
+    assert not (off["tracing"] or off["metrics"] or off["logs"])
+    assert not disabled._native_telemetry.enabled()
+    # Server spans and HTTP metrics; no per-dependency spans, no OTLP logs.
+    assert on["tracing"] and on["metrics"]
+    assert not (on["logs"] or on["operation_spans"] or on["auto_configure"])
+    # One instrumentation only: the contrib FastAPI instrumentor would double the spans.
+    for app in (disabled, enabled):
+        assert not getattr(app, "_is_instrumented_by_opentelemetry", False)
     # Prometheus request metrics do not depend on OpenTelemetry.
     for app in (disabled, enabled):
         assert "HttpMetricsMiddleware" in [m.cls.__name__ for m in app.user_middleware]  # type: ignore[attr-defined]
