@@ -1,4 +1,4 @@
-"""Helpers for documenting response headers in the OpenAPI schema."""
+"""Helpers for documenting response headers and links in the OpenAPI schema."""
 
 from __future__ import annotations
 
@@ -21,6 +21,18 @@ def with_headers(responses: Responses, headers: Mapping[int, Mapping[str, Any]])
     for status, declared in headers.items():
         entry = dict(result.get(status, {}))
         entry["headers"] = {**entry.get("headers", {}), **declared}
+        result[status] = entry
+    return result
+
+
+def with_links(
+    responses: Responses, links: Mapping[int, Mapping[str, Mapping[str, Any]]]
+) -> Responses:
+    """The responses with OpenAPI link objects added to the given status codes."""
+    result = dict(responses)
+    for status, declared in links.items():
+        entry = dict(result.get(status, {}))
+        entry["links"] = {**entry.get("links", {}), **declared}
         result[status] = entry
     return result
 

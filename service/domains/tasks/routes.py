@@ -8,7 +8,13 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Request, Response, status
 
 from service.core.errors import problem_responses
-from service.core.openapi import BEARER_CHALLENGE_HEADER, RETRY_AFTER_HEADER, header, with_headers
+from service.core.openapi import (
+    BEARER_CHALLENGE_HEADER,
+    RETRY_AFTER_HEADER,
+    header,
+    with_headers,
+    with_links,
+)
 from service.core.pagination import (
     CURSOR_PATTERN,
     DEFAULT_PAGE_SIZE,
@@ -60,6 +66,27 @@ IfNoneMatch = Annotated[
 ]
 
 _ETAG = {"ETag": header("The strong entity-tag of the task version.")}
+# OpenAPI links from a response that carries a task and its ETag to what a client
+# does next with that very task; the writes name the version they saw in If-Match.
+_THIS_TASK = {"task_id": "$response.body#/id"}
+_THIS_VERSION = {**_THIS_TASK, "header.If-Match": "$response.header.ETag"}
+_NEXT_ON_TASK = {
+    "GetTask": {
+        "operationId": "getTask",
+        "parameters": _THIS_TASK,
+        "description": "Read this task.",
+    },
+    "UpdateTask": {
+        "operationId": "updateTask",
+        "parameters": _THIS_VERSION,
+        "description": "Change this version of the task.",
+    },
+    "DeleteTask": {
+        "operationId": "deleteTask",
+        "parameters": _THIS_VERSION,
+        "description": "Delete this version of the task.",
+    },
+}
 _COMMON = {401: BEARER_CHALLENGE_HEADER, 503: RETRY_AFTER_HEADER}
 
 
@@ -80,20 +107,23 @@ def _etagged(response: Response, task: TaskOut) -> TaskOut:
     ),
     status_code=status.HTTP_201_CREATED,
     response_model=TaskOut,
-    responses=with_headers(
-        problem_responses(400, 401, 409, 422, 503),
-        {
-            **_COMMON,
-            201: {
-                "Location": header("The path of the new task."),
-                **_ETAG,
-                "Idempotency-Replayed": header(
-                    "`true` when this is the stored response of an earlier request.",
-                    required=False,
-                ),
+    responses=with_links(
+        with_headers(
+            problem_responses(400, 401, 409, 422, 503),
+            {
+                **_COMMON,
+                201: {
+                    "Location": header("The path of the new task."),
+                    **_ETAG,
+                    "Idempotency-Replayed": header(
+                        "`true` when this is the stored response of an earlier request.",
+                        required=False,
+                    ),
+                },
+                409: RETRY_AFTER_HEADER,
             },
-            409: RETRY_AFTER_HEADER,
-        },
+        ),
+        {201: _NEXT_ON_TASK},
     ),
 )
 async def create_task(
@@ -171,12 +201,15 @@ async def list_tasks(
         "answer is 304 without a body. Another user's task is a 404, like a missing one."
     ),
     response_model=TaskOut,
-    responses=with_headers(
-        {
-            304: {"description": "Not Modified: the caller's copy is current"},
-            **problem_responses(401, 404, 422, 503),
-        },
-        {**_COMMON, 200: _ETAG, 304: _ETAG},
+    responses=with_links(
+        with_headers(
+            {
+                304: {"description": "Not Modified: the caller's copy is current"},
+                **problem_responses(401, 404, 422, 503),
+            },
+            {**_COMMON, 200: _ETAG, 304: _ETAG},
+        ),
+        {200: _NEXT_ON_TASK},
     ),
 )
 async def get_task(
@@ -207,8 +240,9 @@ async def get_task(
         "`If-Match` the change applies only to the named version (else 412, nothing changes)."
     ),
     response_model=TaskOut,
-    responses=with_headers(
-        problem_responses(400, 401, 404, 412, 422, 503), {**_COMMON, 200: _ETAG}
+    responses=with_links(
+        with_headers(problem_responses(400, 401, 404, 412, 422, 503), {**_COMMON, 200: _ETAG}),
+        {200: _NEXT_ON_TASK},
     ),
 )
 async def update_task(
