@@ -76,7 +76,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--service-source",
         type=Path,
-        help="run the service from another source tree (a patched copy), via PYTHONPATH",
+        help="run the service from another source tree (a patched copy), started in it",
     )
     args = parser.parse_args(argv)
     args.scenario_list = [name.strip() for name in args.scenarios.split(",") if name.strip()]
@@ -210,7 +210,7 @@ def run(args: argparse.Namespace, wrk: str, out: Path) -> dict[str, Any]:
                 )
                 service.env |= dict(item.split("=", 1) for item in args.service_env)
                 if args.service_source is not None:
-                    service.env["PYTHONPATH"] = str(args.service_source.resolve())
+                    service.cwd = args.service_source.resolve()
                 log(f"cold start service: {service.start():.2f} s")
                 log(f"seeding {args.tasks} tasks for each of 3 users")
                 user = asyncio.run(seed(database, service.base_url, args.tasks, ids_file))

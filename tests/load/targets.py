@@ -62,6 +62,9 @@ class Target:
     argv: list[str]
     env: dict[str, str]
     log_path: Path
+    # `python -m` puts the working directory first on sys.path: the code that runs is
+    # the `service` package found there.
+    cwd: Path = PROJECT_ROOT
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
     cold_start_seconds: float = 0.0
@@ -78,7 +81,7 @@ class Target:
             started = time.monotonic()
             self.process = subprocess.Popen(
                 self.argv,
-                cwd=PROJECT_ROOT,
+                cwd=self.cwd,
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
