@@ -20,6 +20,7 @@ from service.core.middleware import (
     RequestContextMiddleware,
     SecurityHeadersMiddleware,
 )
+from service.core.security import configure_password_hashing
 from service.db.engine import create_engine, create_session_factory
 from service.domains import API_PREFIX, discover_routers
 from service.telemetry import instrumentation as telemetry
@@ -64,6 +65,7 @@ def create_app(settings: Settings | None = None, shutdown: ShutdownState | None 
     # Also when run by another server (`uvicorn --factory`): structlog's defaults would
     # render tracebacks with local variables, which can hold SQL parameters and secrets.
     configure_logging(settings.log_level, settings.log_format, settings.is_development)
+    configure_password_hashing(settings.password_hash_concurrency)
     app = FastAPI(
         title="tasks-api",
         version=VERSION,

@@ -60,6 +60,8 @@ class Settings(BaseSettings):
     max_requests_jitter: int = Field(default=1_000, ge=0)
     keepalive_seconds: int = Field(default=75, ge=1, le=3_600)
     request_body_limit_bytes: int = Field(default=1_048_576, ge=1_024, le=104_857_600)
+    # Passwords hashed at once per worker; each argon2id hash holds 64 MiB while it runs.
+    password_hash_concurrency: int = Field(default=1, ge=1, le=16)
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -151,6 +151,7 @@ MAX_REQUESTS: {{ $c.maxRequests | toString | quote }}
 MAX_REQUESTS_JITTER: {{ $c.maxRequestsJitter | toString | quote }}
 KEEPALIVE_SECONDS: {{ $c.keepaliveSeconds | toString | quote }}
 REQUEST_BODY_LIMIT_BYTES: {{ $c.requestBodyLimitBytes | toString | quote }}
+PASSWORD_HASH_CONCURRENCY: {{ $c.passwordHashConcurrency | toString | quote }}
 {{- $o := .Values.otel }}
 OTEL_SERVICE_NAME: {{ default "tasks-api" $o.serviceName | quote }}
 {{- if $o.endpoint }}

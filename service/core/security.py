@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import os
 import secrets
 import time
 import uuid
@@ -37,10 +36,10 @@ INVALID_BEARER_CHALLENGE = 'Bearer error="invalid_token"'
 
 # argon2id with the RFC 9106 low-memory profile (argon2-cffi's default).
 _hasher = PasswordHasher()
-# A bounded pool: every hash holds 64 MiB, so parallel logins must not use unbounded threads.
-_hash_pool = ThreadPoolExecutor(
-    max_workers=max(1, min(4, os.cpu_count() or 1)), thread_name_prefix="argon2"
-)
+# A bounded pool: every hash holds 64 MiB while it runs, so a burst of logins adds at most
+# PASSWORD_HASH_CONCURRENCY x 64 MiB to a worker (set by the app factory).
+_hash_pool_size = 1
+_hash_pool = ThreadPoolExecutor(max_workers=_hash_pool_size, thread_name_prefix="argon2")
 _dummy_hash: str | None = None
 
 
@@ -66,6 +65,20 @@ class InvalidTokenError(AppError):
     def __init__(self, detail: str | None = None, **kwargs: Any) -> None:
         kwargs.setdefault("headers", {"WWW-Authenticate": INVALID_BEARER_CHALLENGE})
         super().__init__(detail or "The token is invalid or expired.", **kwargs)
+
+
+def configure_password_hashing(concurrency: int) -> None:
+    """Hash at most `concurrency` passwords at once in this process (others wait their turn).
+
+    Not the node's CPU count: a container sees every CPU of its node, whatever its limit.
+    """
+    global _hash_pool, _hash_pool_size  # noqa: PLW0603 - one pool per process
+    if concurrency == _hash_pool_size:
+        return
+    previous = _hash_pool
+    _hash_pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="argon2")
+    _hash_pool_size = concurrency
+    previous.shutdown(wait=False)  # hashes already running finish; nothing new starts there
 
 
 async def _in_hash_pool(function: Any, *args: Any) -> Any:

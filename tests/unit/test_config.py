@@ -88,6 +88,14 @@ def test_invalid_setting_exits_2_naming_the_variable() -> None:
     )
 
 
+@pytest.mark.parametrize("value", ["0", "17", "two"])
+def test_password_hash_concurrency_out_of_bounds_exits_2(value: str) -> None:
+    result = _run_cli({"PASSWORD_HASH_CONCURRENCY": value}, "migrate")
+    assert result.returncode == 2
+    assert result.stderr.startswith("tasks-api: invalid setting PASSWORD_HASH_CONCURRENCY: ")
+    assert "Traceback" not in result.stderr
+
+
 def test_invalid_log_format_exits_2() -> None:
     result = _run_cli({"LOG_FORMAT": "xml"}, "serve")
     assert result.returncode == 2

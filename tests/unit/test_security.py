@@ -64,6 +64,46 @@ async def test_hashing_does_not_block_the_event_loop() -> None:
     assert ticks > 3
 
 
+async def _most_hashes_at_once(concurrency: int, hashes: int) -> int:
+    """Run `hashes` stand-in hashes through the hashing pool; how many ran at the same time."""
+    security.configure_password_hashing(concurrency)
+    running = peak = 0
+    lock = threading.Lock()
+
+    def stand_in() -> None:  # a hash's duration without its 64 MiB
+        nonlocal running, peak
+        with lock:
+            running += 1
+            peak = max(peak, running)
+        threading.Event().wait(0.05)
+        with lock:
+            running -= 1
+
+    try:
+        await asyncio.gather(*(security._in_hash_pool(stand_in) for _ in range(hashes)))
+    finally:
+        security.configure_password_hashing(1)
+    return peak
+
+
+async def test_one_password_is_hashed_at_a_time_by_default() -> None:
+    assert await _most_hashes_at_once(1, 6) == 1
+
+
+async def test_hashing_concurrency_is_the_configured_bound() -> None:
+    assert await _most_hashes_at_once(3, 9) == 3
+
+
+async def test_reconfigured_pool_still_hashes_and_verifies() -> None:
+    security.configure_password_hashing(2)
+    try:
+        stored = await security.hash_password("correct horse battery")
+        assert await security.verify_password(stored, "correct horse battery")
+        assert not await security.verify_password(stored, "wrong horse battery")
+    finally:
+        security.configure_password_hashing(1)
+
+
 def test_access_token_round_trip(settings: Settings) -> None:
     user_id = uuid.uuid4()
 
