@@ -20,13 +20,17 @@ Configuration is the standard OTEL_* environment only:
   that signal is not exported.
 - Export failures are counted in tasks_api_otel_export_failures_total{signal}.
 - The lifespan end flushes; the gunicorn worker_exit hook shuts the providers
-  down, which exports what is still buffered.
+  down, which exports what is still buffered. Each step gets EXIT_EXPORT_SECONDS:
+  a collector that does not answer must not hold a worker's exit until gunicorn
+  kills it (the exporter's own timeout is 10 s per signal, and retries).
 """
 
 from __future__ import annotations
 
 import os
+import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import structlog
@@ -184,13 +188,37 @@ def start(settings: Settings) -> Providers | None:
     return providers
 
 
-def flush() -> None:
-    """Export what this process has buffered (graceful shutdown of the app)."""
-    if (providers := current()) is not None:
-        providers.force_flush()
+# Time the exit steps (flush, shutdown) wait for the exporters before giving up.
+EXIT_EXPORT_SECONDS = 3.0
 
 
-def shutdown() -> None:
-    """Flush and stop this process's providers (the worker is exiting)."""
-    if (providers := current()) is not None:
-        providers.shutdown()
+def _within(step: Callable[[], object], name: str, seconds: float) -> bool:
+    # The exporters block on the network; a daemon thread lets the exit go on without
+    # them (the process ends, and the export with it).
+    worker = threading.Thread(target=step, name=f"otel-{name}", daemon=True)
+    worker.start()
+    worker.join(seconds)
+    if worker.is_alive():
+        log.warning("telemetry_export_abandoned", step=name, seconds=seconds)
+        return False
+    return True
+
+
+def flush(seconds: float = EXIT_EXPORT_SECONDS) -> bool:
+    """Export what this process has buffered (graceful shutdown of the app).
+
+    False when the exporters did not finish within `seconds`.
+    """
+    if (providers := current()) is None:
+        return True
+    return _within(providers.force_flush, "flush", seconds)
+
+
+def shutdown(seconds: float = EXIT_EXPORT_SECONDS) -> bool:
+    """Flush and stop this process's providers (the worker is exiting).
+
+    False when the exporters did not finish within `seconds`.
+    """
+    if (providers := current()) is None:
+        return True
+    return _within(providers.shutdown, "shutdown", seconds)

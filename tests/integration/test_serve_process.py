@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -14,6 +15,7 @@ import httpx
 import pytest
 from sqlalchemy.engine import URL
 
+from service.telemetry.otel import EXIT_EXPORT_SECONDS
 from service.version import VERSION
 from tests.support.databases import url_string
 from tests.support.proxy import Mode, TcpProxy
@@ -79,6 +81,47 @@ def test_sigterm_fails_readiness_during_drain_then_exits_cleanly(tmp_path: Path)
         elapsed = time.monotonic() - sent
     assert code == 0
     assert drain * 0.9 <= elapsed <= drain + graceful + 2
+    assert "Traceback" not in service.logs()
+
+
+def test_collector_that_never_answers_does_not_hold_the_exit(tmp_path: Path) -> None:
+    graceful = 20.0
+    # A listening socket that is never accepted from: the kernel completes the
+    # handshakes, and the exporters' requests wait for an answer that never comes.
+    with socket.socket() as collector:
+        collector.bind(("127.0.0.1", 0))
+        collector.listen(64)
+        env = {
+            "GRACEFUL_TIMEOUT_SECONDS": str(graceful),
+            "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{collector.getsockname()[1]}",
+        }
+        with running_service(env, cwd=tmp_path) as service:
+            for _ in range(3):  # spans and measurements to export
+                assert _status(f"{service.base_url}/api/v1/tasks") == 401
+            service.process.send_signal(signal.SIGTERM)
+            sent = time.monotonic()
+            code = service.process.wait(graceful + 10)
+            elapsed = time.monotonic() - sent
+    assert code == 0
+    # The flush and the shutdown each give up after EXIT_EXPORT_SECONDS, long before
+    # gunicorn would kill the worker at the graceful timeout.
+    assert elapsed < 2 * EXIT_EXPORT_SECONDS + 3, elapsed
+    assert service.logs().count("telemetry_export_abandoned") == 2
+    assert "Traceback" not in service.logs()
+
+
+def test_telemetry_exit_is_quick_when_the_collector_refuses(tmp_path: Path) -> None:
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))  # bound, not listening: connections are refused
+        env = {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{closed.getsockname()[1]}"}
+        with running_service(env, cwd=tmp_path) as service:
+            assert _status(f"{service.base_url}/api/v1/tasks") == 401
+            service.process.send_signal(signal.SIGTERM)
+            sent = time.monotonic()
+            code = service.process.wait(30)
+            elapsed = time.monotonic() - sent
+    assert code == 0
+    assert elapsed < 2 * EXIT_EXPORT_SECONDS + 3, elapsed
     assert "Traceback" not in service.logs()
 
 
