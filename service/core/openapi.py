@@ -15,26 +15,28 @@ def header(
     return {"description": description, "required": required, "schema": {"type": schema_type}}
 
 
-def with_headers(responses: Responses, headers: Mapping[int, Mapping[str, Any]]) -> Responses:
-    """The responses with header objects added to the given status codes."""
+def _with_entries(
+    responses: Responses, field: str, additions: Mapping[int, Mapping[str, Any]]
+) -> Responses:
+    # A copy of the responses, with `additions` merged into each status code's `field`.
     result = dict(responses)
-    for status, declared in headers.items():
+    for status, declared in additions.items():
         entry = dict(result.get(status, {}))
-        entry["headers"] = {**entry.get("headers", {}), **declared}
+        entry[field] = {**entry.get(field, {}), **declared}
         result[status] = entry
     return result
+
+
+def with_headers(responses: Responses, headers: Mapping[int, Mapping[str, Any]]) -> Responses:
+    """The responses with header objects added to the given status codes."""
+    return _with_entries(responses, "headers", headers)
 
 
 def with_links(
     responses: Responses, links: Mapping[int, Mapping[str, Mapping[str, Any]]]
 ) -> Responses:
     """The responses with OpenAPI link objects added to the given status codes."""
-    result = dict(responses)
-    for status, declared in links.items():
-        entry = dict(result.get(status, {}))
-        entry["links"] = {**entry.get("links", {}), **declared}
-        result[status] = entry
-    return result
+    return _with_entries(responses, "links", links)
 
 
 BEARER_CHALLENGE_HEADER = {"WWW-Authenticate": header("The authentication challenge, `Bearer`.")}
