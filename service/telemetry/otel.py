@@ -192,33 +192,23 @@ def start(settings: Settings) -> Providers | None:
 EXIT_EXPORT_SECONDS = 3.0
 
 
-def _within(step: Callable[[], object], name: str, seconds: float) -> bool:
+def _within_exit_budget(step: Callable[[], object], name: str) -> None:
     # The exporters block on the network; a daemon thread lets the exit go on without
     # them (the process ends, and the export with it).
     worker = threading.Thread(target=step, name=f"otel-{name}", daemon=True)
     worker.start()
-    worker.join(seconds)
+    worker.join(EXIT_EXPORT_SECONDS)
     if worker.is_alive():
-        log.warning("telemetry_export_abandoned", step=name, seconds=seconds)
-        return False
-    return True
+        log.warning("telemetry_export_abandoned", step=name, seconds=EXIT_EXPORT_SECONDS)
 
 
-def flush(seconds: float = EXIT_EXPORT_SECONDS) -> bool:
-    """Export what this process has buffered (graceful shutdown of the app).
-
-    False when the exporters did not finish within `seconds`.
-    """
-    if (providers := current()) is None:
-        return True
-    return _within(providers.force_flush, "flush", seconds)
+def flush() -> None:
+    """Export what this process has buffered (graceful shutdown of the app)."""
+    if (providers := current()) is not None:
+        _within_exit_budget(providers.force_flush, "flush")
 
 
-def shutdown(seconds: float = EXIT_EXPORT_SECONDS) -> bool:
-    """Flush and stop this process's providers (the worker is exiting).
-
-    False when the exporters did not finish within `seconds`.
-    """
-    if (providers := current()) is None:
-        return True
-    return _within(providers.shutdown, "shutdown", seconds)
+def shutdown() -> None:
+    """Flush and stop this process's providers (the worker is exiting)."""
+    if (providers := current()) is not None:
+        _within_exit_budget(providers.shutdown, "shutdown")

@@ -19,7 +19,7 @@ from service.telemetry.otel import EXIT_EXPORT_SECONDS
 from service.version import VERSION
 from tests.support.databases import url_string
 from tests.support.proxy import Mode, TcpProxy
-from tests.support.server import running_service, service_env
+from tests.support.server import ServiceProcess, running_service, service_env
 
 
 def _wait_for(check: Callable[[], bool], timeout: float) -> float:
@@ -84,6 +84,14 @@ def test_sigterm_fails_readiness_during_drain_then_exits_cleanly(tmp_path: Path)
     assert "Traceback" not in service.logs()
 
 
+def _exit_after_sigterm(service: ServiceProcess, timeout: float) -> tuple[int, float]:
+    """SIGTERM the service; its exit code and the seconds the exit took."""
+    service.process.send_signal(signal.SIGTERM)
+    sent = time.monotonic()
+    code = service.process.wait(timeout)
+    return code, time.monotonic() - sent
+
+
 def test_collector_that_never_answers_does_not_hold_the_exit(tmp_path: Path) -> None:
     graceful = 20.0
     # A listening socket that is never accepted from: the kernel completes the
@@ -98,10 +106,7 @@ def test_collector_that_never_answers_does_not_hold_the_exit(tmp_path: Path) -> 
         with running_service(env, cwd=tmp_path) as service:
             for _ in range(3):  # spans and measurements to export
                 assert _status(f"{service.base_url}/api/v1/tasks") == 401
-            service.process.send_signal(signal.SIGTERM)
-            sent = time.monotonic()
-            code = service.process.wait(graceful + 10)
-            elapsed = time.monotonic() - sent
+            code, elapsed = _exit_after_sigterm(service, graceful + 10)
     assert code == 0
     # The flush and the shutdown each give up after EXIT_EXPORT_SECONDS, long before
     # gunicorn would kill the worker at the graceful timeout.
@@ -116,10 +121,7 @@ def test_telemetry_exit_is_quick_when_the_collector_refuses(tmp_path: Path) -> N
         env = {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{closed.getsockname()[1]}"}
         with running_service(env, cwd=tmp_path) as service:
             assert _status(f"{service.base_url}/api/v1/tasks") == 401
-            service.process.send_signal(signal.SIGTERM)
-            sent = time.monotonic()
-            code = service.process.wait(30)
-            elapsed = time.monotonic() - sent
+            code, elapsed = _exit_after_sigterm(service, 30)
     assert code == 0
     assert elapsed < 2 * EXIT_EXPORT_SECONDS + 3, elapsed
     assert "Traceback" not in service.logs()
