@@ -41,6 +41,7 @@ from tests.load.seed import BenchUser, asyncpg_dsn, create_bench_database, seed
 from tests.load.sink import OtlpSink
 from tests.load.targets import Target, baseline_target, service_target
 from tests.support.databases import DEFAULT_POSTGRES, drop_postgres_database, url_string
+from tests.support.server import PROJECT_ROOT
 
 RESULTS = Path(__file__).with_name("results")
 
@@ -177,7 +178,7 @@ def compile_bytecode(extra: Path | None) -> float:
     compiler rather than the start-up. Returns the seconds it took.
     """
     started = time.monotonic()
-    paths = {sysconfig.get_paths()["purelib"], str(Path(__file__).parents[2] / "service")}
+    paths = {sysconfig.get_paths()["purelib"], str(PROJECT_ROOT / "service")}
     if extra is not None:
         paths.add(str(extra.resolve()))
     subprocess.run(
