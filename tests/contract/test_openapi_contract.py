@@ -15,7 +15,7 @@ import schemathesis
 from fastapi import FastAPI
 from schemathesis.engine import Status, events
 
-from tests.contract.engine import failure_lines
+from tests.contract.engine import contract_schema, failure_lines
 
 MAX_EXAMPLES = int(os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "25"))
 # Rejections the schema cannot express (schemathesis' documented per-operation tuning):
@@ -55,9 +55,7 @@ def _config(token: str) -> Any:
 
 def test_every_operation_honours_its_schema(contract_app: FastAPI, bearer_token: str) -> None:
     """Every generated request gets a documented, schema-valid answer, by every check."""
-    schema = schemathesis.openapi.from_asgi(
-        "/openapi.json", contract_app, config=_config(bearer_token)
-    )
+    schema = contract_schema(contract_app, _config(bearer_token))
     failures: list[str] = []
     tested: set[str] = set()
     for event in schemathesis.engine.from_schema(schema).execute():

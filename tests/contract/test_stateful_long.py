@@ -14,8 +14,6 @@
 from __future__ import annotations
 
 import os
-import re
-import uuid
 from typing import Any
 
 import pytest
@@ -24,8 +22,7 @@ from fastapi import FastAPI
 from schemathesis.engine import events
 from schemathesis.engine.run import PhaseName
 
-from service.domains.tasks.routes import IDEMPOTENCY_KEY_PATTERN
-from tests.contract.engine import failure_lines
+from tests.contract.engine import contract_schema, failure_lines
 from tests.contract.test_openapi_contract import STATE_DEPENDENT_REJECTIONS
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
@@ -73,20 +70,6 @@ def long_config(token: str) -> Any:
     )
 
 
-def unique_idempotency_keys(_: Any, headers: dict[str, Any] | None) -> dict[str, Any] | None:
-    """A map_headers hook: every valid Idempotency-Key becomes one never sent before.
-
-    A replayed POST answers with the first response (as the Idempotency-Key draft
-    says), whose task may have been deleted since; schemathesis would then report the
-    created resource as missing. Replays are fuzzed by the short contract run and tested
-    in tests/integration/api; invalid keys stay as generated (negative cases).
-    """
-    key = (headers or {}).get("Idempotency-Key")
-    if headers is not None and isinstance(key, str) and re.fullmatch(IDEMPOTENCY_KEY_PATTERN, key):
-        return {**headers, "Idempotency-Key": uuid.uuid4().hex}
-    return headers
-
-
 def lifecycles_of(recorder: Any) -> list[list[str]]:
     """Per task id, the operations of one stateful scenario that reached it, with statuses."""
     seen: dict[str, list[str]] = {}
@@ -112,10 +95,7 @@ def in_order(entries: list[str], steps: tuple[frozenset[str], ...]) -> bool:
 def test_long_run_passes_and_walks_task_lifecycles(
     contract_app: FastAPI, bearer_token: str
 ) -> None:
-    schema = schemathesis.openapi.from_asgi(
-        "/openapi.json", contract_app, config=long_config(bearer_token)
-    )
-    schema.hook("map_headers")(unique_idempotency_keys)
+    schema = contract_schema(contract_app, long_config(bearer_token))
     machine = schema.as_state_machine()
     rules = {name for name in dir(machine) if "__" in name}
     for source, target in TRANSITIONS:
