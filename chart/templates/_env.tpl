@@ -1,0 +1,112 @@
+{{- /*
+The service's environment: the settings map (ConfigMap data) and the env / envFrom
+of every container that runs the service (API, migration Job, and any CronJob).
+*/ -}}
+
+{{/*
+Non-secret environment of the service, as a flat map of strings. The ConfigMap holds
+it for the Deployment; the migration Job renders it inline because it runs (as a
+pre-install hook) before the ConfigMap exists.
+*/}}
+{{- define "tasks-api.configData" -}}
+{{- $c := .Values.config -}}
+ENVIRONMENT: {{ .Values.environment | quote }}
+HOST: "0.0.0.0"
+PORT: "8000"
+METRICS_PORT: "9000"
+PROMETHEUS_MULTIPROC_DIR: "/run/tasks-api/metrics"
+LOG_LEVEL: {{ $c.logLevel | quote }}
+LOG_FORMAT: {{ $c.logFormat | quote }}
+{{- if not (kindIs "invalid" $c.docsEnabled) }}
+DOCS_ENABLED: {{ $c.docsEnabled | toString | quote }}
+{{- end }}
+CORS_ORIGINS: {{ $c.corsOrigins | quote }}
+WEB_CONCURRENCY: {{ $c.webConcurrency | toString | quote }}
+DB_POOL_SIZE: {{ $c.dbPoolSize | toString | quote }}
+DB_MAX_OVERFLOW: {{ $c.dbMaxOverflow | toString | quote }}
+DB_POOL_TIMEOUT_SECONDS: {{ $c.dbPoolTimeoutSeconds | toString | quote }}
+DB_CONNECT_TIMEOUT_SECONDS: {{ $c.dbConnectTimeoutSeconds | toString | quote }}
+DB_STATEMENT_TIMEOUT_MS: {{ $c.dbStatementTimeoutMs | toString | quote }}
+DB_PGBOUNCER: {{ $c.dbPgbouncer | toString | quote }}
+JWT_ISSUER: {{ $c.jwtIssuer | quote }}
+JWT_AUDIENCE: {{ $c.jwtAudience | quote }}
+ACCESS_TOKEN_TTL_SECONDS: {{ $c.accessTokenTtlSeconds | toString | quote }}
+REFRESH_TOKEN_TTL_SECONDS: {{ $c.refreshTokenTtlSeconds | toString | quote }}
+DRAIN_DELAY_SECONDS: {{ $c.drainDelaySeconds | toString | quote }}
+GRACEFUL_TIMEOUT_SECONDS: {{ $c.gracefulTimeoutSeconds | toString | quote }}
+MAX_REQUESTS: {{ $c.maxRequests | toString | quote }}
+MAX_REQUESTS_JITTER: {{ $c.maxRequestsJitter | toString | quote }}
+KEEPALIVE_SECONDS: {{ $c.keepaliveSeconds | toString | quote }}
+REQUEST_BODY_LIMIT_BYTES: {{ $c.requestBodyLimitBytes | toString | quote }}
+PASSWORD_HASH_CONCURRENCY: {{ $c.passwordHashConcurrency | toString | quote }}
+{{- $o := .Values.otel }}
+OTEL_SERVICE_NAME: {{ default "tasks-api" $o.serviceName | quote }}
+{{- if $o.endpoint }}
+OTEL_EXPORTER_OTLP_ENDPOINT: {{ $o.endpoint | quote }}
+{{- end }}
+OTEL_EXPORTER_OTLP_PROTOCOL: {{ $o.protocol | quote }}
+OTEL_TRACES_SAMPLER: {{ $o.sampler | quote }}
+OTEL_TRACES_SAMPLER_ARG: {{ $o.samplerArg | toString | quote }}
+{{- $attrs := list (printf "deployment.environment.name=%s" .Values.environment) (printf "service.namespace=%s" .Release.Namespace) }}
+{{- range $k, $v := $o.resourceAttributes }}
+{{- $attrs = append $attrs (printf "%s=%s" $k $v) }}
+{{- end }}
+OTEL_RESOURCE_ATTRIBUTES: {{ join "," $attrs | quote }}
+{{- range $k, $v := $o.extraEnv }}
+{{ $k }}: {{ $v | quote }}
+{{- end }}
+{{- end -}}
+
+{{/*
+Downward API variables: the service turns them into k8s.* resource attributes.
+*/}}
+{{- define "tasks-api.downwardEnv" -}}
+- name: K8S_POD_NAME
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.name
+- name: K8S_NAMESPACE_NAME
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.namespace
+- name: K8S_NODE_NAME
+  valueFrom:
+    fieldRef:
+      fieldPath: spec.nodeName
+{{- end -}}
+
+{{/*
+envFrom and env of a container that runs the service, as container keys. Call with
+(dict "root" $ "secretName" NAME "inlineConfig" BOOL): inlineConfig renders the settings
+as values instead of the ConfigMap reference, for hook pods that run before the ConfigMap
+exists. Every such container gets the same variables from this one definition.
+*/}}
+{{- define "tasks-api.containerEnv" -}}
+{{- $root := .root -}}
+{{- if not .inlineConfig -}}
+envFrom:
+  - configMapRef:
+      name: {{ include "tasks-api.fullname" $root }}
+{{ end -}}
+env:
+  {{- if .inlineConfig }}
+  {{- range $name, $value := include "tasks-api.configData" $root | fromYaml }}
+  - name: {{ $name }}
+    value: {{ $value | toString | quote }}
+  {{- end }}
+  {{- end }}
+  - name: DATABASE_URL
+    valueFrom:
+      secretKeyRef:
+        name: {{ .secretName }}
+        key: DATABASE_URL
+  - name: JWT_SECRET
+    valueFrom:
+      secretKeyRef:
+        name: {{ .secretName }}
+        key: JWT_SECRET
+  {{- include "tasks-api.downwardEnv" $root | nindent 2 }}
+  {{- with $root.Values.extraEnv }}
+  {{- toYaml . | nindent 2 }}
+  {{- end }}
+{{- end -}}

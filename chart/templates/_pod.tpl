@@ -1,0 +1,68 @@
+{{- /*
+Pod-spec parts shared by the pods that run the service: grace period, writable
+volumes and their mounts, scheduling.
+*/ -}}
+
+{{/*
+Termination grace period: drain delay + graceful timeout + buffer, or an explicit
+value that must exceed drain delay + graceful timeout.
+*/}}
+{{- define "tasks-api.terminationGracePeriodSeconds" -}}
+{{- $needed := add .Values.config.drainDelaySeconds .Values.config.gracefulTimeoutSeconds -}}
+{{- if kindIs "invalid" .Values.terminationGracePeriodSeconds -}}
+{{- add $needed .Values.terminationGraceBufferSeconds -}}
+{{- else if le (int .Values.terminationGracePeriodSeconds) (int $needed) -}}
+{{- fail (printf "terminationGracePeriodSeconds (%v) must exceed config.drainDelaySeconds + config.gracefulTimeoutSeconds (%v)" .Values.terminationGracePeriodSeconds $needed) -}}
+{{- else -}}
+{{- .Values.terminationGracePeriodSeconds -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+volumeMounts of a container that runs the service: the read-only root filesystem leaves
+/tmp and the Prometheus multiprocess directory (PROMETHEUS_MULTIPROC_DIR) as the only
+writable paths.
+*/}}
+{{- define "tasks-api.volumeMounts" -}}
+volumeMounts:
+  - name: tmp
+    mountPath: /tmp
+  - name: metrics
+    mountPath: /run/tasks-api/metrics
+{{- end -}}
+
+{{/*
+volumes of a pod that runs the service, matching tasks-api.volumeMounts.
+*/}}
+{{- define "tasks-api.volumes" -}}
+volumes:
+  - name: tmp
+    emptyDir:
+      sizeLimit: {{ .Values.tmpDirSizeLimit }}
+  # Prometheus multiprocess files of the gunicorn workers; fresh per pod.
+  - name: metrics
+    emptyDir:
+      sizeLimit: {{ .Values.metricsDirSizeLimit }}
+{{- end -}}
+
+{{/*
+Scheduling keys of a pod: nodeSelector and tolerations for every pod of the chart, and
+affinity where asked. Call with (dict "root" $ "affinity" BOOL) and pipe through trim.
+*/}}
+{{- define "tasks-api.scheduling" -}}
+{{- $values := .root.Values -}}
+{{- with $values.nodeSelector }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with $values.tolerations }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- if .affinity }}
+{{- with $values.affinity }}
+affinity:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end }}
+{{- end -}}
