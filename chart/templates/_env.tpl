@@ -11,7 +11,7 @@ pre-install hook) before the ConfigMap exists.
 {{- define "tasks-api.configData" -}}
 {{- $c := .Values.config -}}
 ENVIRONMENT: {{ .Values.environment | quote }}
-HOST: "0.0.0.0"
+HOST: {{ $c.host | quote }}
 PORT: "8000"
 METRICS_PORT: "9000"
 PROMETHEUS_MULTIPROC_DIR: "/run/tasks-api/metrics"
@@ -77,34 +77,31 @@ Downward API variables: the service turns them into k8s.* resource attributes.
 
 {{/*
 envFrom and env of a container that runs the service, as container keys. Call with
-(dict "root" $ "secretName" NAME "inlineConfig" BOOL): inlineConfig renders the settings
-as values instead of the ConfigMap reference, for hook pods that run before the ConfigMap
-exists. Every such container gets the same variables from this one definition.
+(dict "root" $ "migration" BOOL): the migration Job, a pre-install hook, runs before the
+ConfigMap and the release's Secret exist, so it gets the settings as values and reads the
+hook Secret (tasks-api.secretEnv). Every such container gets the same variables from this
+one definition.
 */}}
 {{- define "tasks-api.containerEnv" -}}
 {{- $root := .root -}}
-{{- if not .inlineConfig -}}
+{{- if or (not .migration) $root.Values.extraEnvFrom -}}
 envFrom:
+  {{- if not .migration }}
   - configMapRef:
       name: {{ include "tasks-api.fullname" $root }}
+  {{- end }}
+  {{- with $root.Values.extraEnvFrom }}
+  {{- toYaml . | nindent 2 }}
+  {{- end }}
 {{ end -}}
 env:
-  {{- if .inlineConfig }}
+  {{- if .migration }}
   {{- range $name, $value := include "tasks-api.configData" $root | fromYaml }}
   - name: {{ $name }}
     value: {{ $value | toString | quote }}
   {{- end }}
   {{- end }}
-  - name: DATABASE_URL
-    valueFrom:
-      secretKeyRef:
-        name: {{ .secretName }}
-        key: DATABASE_URL
-  - name: JWT_SECRET
-    valueFrom:
-      secretKeyRef:
-        name: {{ .secretName }}
-        key: JWT_SECRET
+  {{- include "tasks-api.secretEnv" (dict "root" $root "migration" .migration) | nindent 2 }}
   {{- include "tasks-api.downwardEnv" $root | nindent 2 }}
   {{- with $root.Values.extraEnv }}
   {{- toYaml . | nindent 2 }}

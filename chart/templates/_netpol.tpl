@@ -3,7 +3,8 @@ NetworkPolicy rules shared by the policies of the API, migration and test pods.
 */ -}}
 
 {{/*
-NetworkPolicy egress rule to the cluster DNS.
+NetworkPolicy egress rule to the cluster DNS: its pods (by namespace and labels) and any
+addresses (NodeLocal DNSCache), on each DNS port over UDP and TCP.
 */}}
 {{- define "tasks-api.dnsEgressRule" -}}
 {{- $dns := .Values.networkPolicy.egress.dns -}}
@@ -16,11 +17,17 @@ NetworkPolicy egress rule to the cluster DNS.
         matchLabels:
           {{- toYaml . | nindent 10 }}
       {{- end }}
+    {{- range $dns.cidrs }}
+    - ipBlock:
+        cidr: {{ . }}
+    {{- end }}
   ports:
-    - port: 53
+    {{- range $dns.ports }}
+    - port: {{ . }}
       protocol: UDP
-    - port: 53
+    - port: {{ . }}
       protocol: TCP
+    {{- end }}
 {{- end -}}
 
 {{/*

@@ -29,6 +29,9 @@ volumeMounts:
     mountPath: /tmp
   - name: metrics
     mountPath: /run/tasks-api/metrics
+  {{- with .Values.extraVolumeMounts }}
+  {{- toYaml . | nindent 2 }}
+  {{- end }}
 {{- end -}}
 
 {{/*
@@ -43,6 +46,9 @@ volumes:
   - name: metrics
     emptyDir:
       sizeLimit: {{ .Values.metricsDirSizeLimit }}
+  {{- with .Values.extraVolumes }}
+  {{- toYaml . | nindent 2 }}
+  {{- end }}
 {{- end -}}
 
 {{/*
@@ -65,4 +71,28 @@ affinity:
   {{- toYaml . | nindent 2 }}
 {{- end }}
 {{- end }}
+{{- end -}}
+
+{{/*
+replicas of the Deployment: replicaCount, unless an autoscaler (HPA or KEDA) owns the
+count. Then the live Deployment's count is rendered: dropping the field would make Helm's
+three-way merge delete it and Kubernetes reset the Deployment to 1 replica until the
+autoscaler reacts. Nothing is rendered where there is no live object (first install) or
+no cluster to look at (helm template, Argo CD: see the chart README). Call with
+(dict "root" $ "live" (lookup "apps/v1" "Deployment" NAMESPACE NAME)).
+*/}}
+{{- define "tasks-api.replicas" -}}
+{{- $autoscaling := .root.Values.autoscaling -}}
+{{- if not (or $autoscaling.enabled $autoscaling.keda.enabled) -}}
+{{- .root.Values.replicaCount -}}
+{{- else if and .live .live.spec (hasKey .live.spec "replicas") -}}
+{{- .live.spec.replicas | int -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+PromQL of the service's API request rate for this release, summed over its pods.
+*/}}
+{{- define "tasks-api.requestRateQuery" -}}
+{{- printf "sum(rate(http_requests_total{namespace=%q, service=%q, handler=~\"/api/.*\"}[2m]))" .Release.Namespace (include "tasks-api.fullname" .) -}}
 {{- end -}}

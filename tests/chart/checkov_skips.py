@@ -29,7 +29,9 @@ class Skip:
         )
 
 
-CHART_SETS = frozenset({"default", "production"})
+CHART_SETS = frozenset({"default", "production", "openshift", "cloudnativepg"})
+# Value sets that leave the image to the chart's defaults (appVersion tag, no digest).
+UNPINNED_SETS = frozenset({"default", "openshift", "cloudnativepg"})
 
 SKIPS: tuple[Skip, ...] = (
     Skip(
@@ -55,7 +57,7 @@ SKIPS: tuple[Skip, ...] = (
     ),
     Skip(
         "CKV_K8S_43",
-        frozenset({"default"}),
+        UNPINNED_SETS,
         r"^(Deployment|Job|Pod)\.",
         "Image by digest: the chart in git cannot know the digest of an image built later. The "
         "release workflow writes image.digest into the published chart's values, and the "
@@ -63,11 +65,19 @@ SKIPS: tuple[Skip, ...] = (
     ),
     Skip(
         "CKV_K8S_15",
-        frozenset({"default"}),
+        UNPINNED_SETS,
         r"^(Deployment|Job|Pod)\.",
         "imagePullPolicy Always: release images are immutable (version tag, and a digest in the "
         "published chart, where this check passes), so IfNotPresent pulls the same bytes "
         "without making every pod start depend on the registry.",
+    ),
+    Skip(
+        "CKV_K8S_40",
+        frozenset({"openshift"}),
+        r"^(Deployment|Job|Pod)\.",
+        "High UID: with openshift.enabled the chart sets no runAsUser, because the restricted-v2 "
+        "SCC assigns one from the namespace's range (1000000000 and up), which is a high UID; "
+        "every other set runs as 65532 and passes this check.",
     ),
     Skip(
         "CKV_DOCKER_7",

@@ -13,6 +13,8 @@ VALUE_SETS = {
     "production": VALUE_SETS_DIR / "production-values.yaml",
     "existing-secret": VALUE_SETS_DIR / "existing-secret-values.yaml",
     "argocd": VALUE_SETS_DIR / "argocd-values.yaml",
+    "openshift": VALUE_SETS_DIR / "openshift-values.yaml",
+    "cloudnativepg": VALUE_SETS_DIR / "cloudnativepg-values.yaml",
 }
 
 

@@ -1,6 +1,7 @@
-"""checkov (kubernetes framework) on the rendered default and production value sets.
+"""checkov (kubernetes framework) on the rendered default, production, OpenShift and
+CloudNativePG value sets.
 
-checkov takes ~15 s to start, so one session-scoped run scans both sets; every finding
+checkov takes ~15 s to start, so one session-scoped run scans all four sets; every finding
 must be explained in tests/chart/checkov_skips.py and every skip there must still be
 needed.
 """
@@ -17,7 +18,7 @@ import yaml
 from tests.chart.checkov_skips import SKIPS, Skip, unexplained, unused
 from tests.chart.tools import Manifest, run
 
-SCANNED_SETS = ("default", "production")
+SCANNED_SETS = ("default", "production", "openshift", "cloudnativepg")
 Finding = tuple[str, str, str]
 
 
@@ -95,7 +96,7 @@ def test_an_uncovered_finding_is_reported() -> None:
 
 
 def test_a_skip_does_not_cover_another_value_set() -> None:
-    # CKV_K8S_43 is accepted for the default set only: production pins a digest.
+    # CKV_K8S_43 is accepted for the sets without a digest only: production pins one.
     finding = ("CKV_K8S_43", "production", "Deployment.tasks-api.tasks-api")
     assert unexplained([finding]) == [finding]
 

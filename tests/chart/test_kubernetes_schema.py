@@ -1,7 +1,7 @@
 """Every rendered object against the Kubernetes API schemas (kubernetes-validate, strict)
 for the oldest supported and the newest known Kubernetes version. Custom resources
-(ServiceMonitor, PrometheusRule, HTTPRoute) have no schema there: they are checked
-against the JSON schemas in tests/chart/schemas/ instead."""
+(ServiceMonitor, PrometheusRule, HTTPRoute, KEDA's ScaledObject) have no schema there:
+they are checked against the JSON schemas in tests/chart/schemas/ instead."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ CUSTOM_KINDS = {
     ("monitoring.coreos.com/v1", "ServiceMonitor"): "servicemonitor.json",
     ("monitoring.coreos.com/v1", "PrometheusRule"): "prometheusrule.json",
     ("gateway.networking.k8s.io/v1", "HTTPRoute"): "httproute.json",
+    ("keda.sh/v1alpha1", "ScaledObject"): "scaledobject.json",
 }
 
 
@@ -86,8 +87,8 @@ def test_rendered_objects_match_the_api_schemas(
     assert problems == []
 
 
-def test_production_set_exercises_every_custom_kind(production_objects: list[Manifest]) -> None:
-    rendered_kinds = {(o["apiVersion"], o["kind"]) for o in production_objects}
+def test_the_value_sets_exercise_every_custom_kind(rendered: dict[str, list[Manifest]]) -> None:
+    rendered_kinds = {(o["apiVersion"], o["kind"]) for objs in rendered.values() for o in objs}
     assert set(CUSTOM_KINDS) <= rendered_kinds
 
 
@@ -143,3 +144,20 @@ def test_dev_postgres_matches_the_api_schemas(helm: Path, version: str) -> None:
     objects = parse_manifests(result.stdout)
     assert {o["kind"] for o in objects} == {"Secret", "Service", "Deployment"}
     assert [p for obj in objects for p in schema_errors(obj, version)] == []
+
+
+def test_custom_schema_rejects_a_numeric_keda_threshold(
+    rendered: dict[str, list[Manifest]],
+) -> None:
+    scaled = copy.deepcopy(find_object(rendered["cloudnativepg"], "ScaledObject", "tasks-api"))
+    assert schema_errors(scaled, KUBERNETES_VERSIONS[-1]) == []
+    scaled["spec"]["triggers"][0]["metadata"]["threshold"] = 40
+    assert any(
+        "threshold" in p or "40" in p for p in schema_errors(scaled, KUBERNETES_VERSIONS[-1])
+    )
+
+
+def test_custom_schema_rejects_a_misspelt_keda_field(rendered: dict[str, list[Manifest]]) -> None:
+    scaled = copy.deepcopy(find_object(rendered["cloudnativepg"], "ScaledObject", "tasks-api"))
+    scaled["spec"]["minReplicas"] = 2
+    assert any("minReplicas" in p for p in schema_errors(scaled, KUBERNETES_VERSIONS[-1]))

@@ -117,7 +117,7 @@ def test_only_release_jobs_write_packages_and_request_oidc_tokens() -> None:
         for name, job in _load(path)["jobs"].items():
             permissions = job.get("permissions", {})
             writes = {k for k, v in permissions.items() if v == "write"}
-            if path.name == "release.yml":
+            if path.name == "release.yml" and "uses" not in job:
                 assert writes == {"packages", "id-token"}, name
             else:
                 assert writes == set(), f"{path.name}:{name}"
@@ -147,12 +147,25 @@ def test_e2e_installs_tests_upgrades_and_rolls_back() -> None:
 
 
 def test_release_pins_the_image_in_values_it_can_find() -> None:
-    # release.yml rewrites these three lines of chart/values.yaml with sed.
+    # release.yml rewrites these three lines of chart/values.yaml with sed. The digest goes
+    # to appVersionDigest, never to digest: a user's tag override must not keep it.
     lines = (REPO_ROOT / "chart" / "values.yaml").read_text().splitlines()
-    for pattern in (r"^  repository: \S+$", r'^  tag: ""$', r'^  digest: ""$'):
+    for pattern in (r"^  repository: \S+$", r'^  tag: ""$', r'^  appVersionDigest: ""$'):
         assert len([line for line in lines if re.match(pattern, line)]) == 1, pattern
     text = (WORKFLOWS_DIR / "release.yml").read_text()
-    assert "s#^  repository: .*#" in text and r"s#^  digest: \"\"#" in text
+    assert "s#^  repository: .*#" in text and r"s#^  appVersionDigest: \"\"#" in text
+    assert r"s#^  digest:" not in text
+
+
+def test_release_publishes_only_after_ci_and_e2e_pass_on_the_tagged_commit() -> None:
+    jobs = _load(WORKFLOWS_DIR / "release.yml")["jobs"]
+    assert jobs["ci"]["uses"] == "./.github/workflows/ci.yml"
+    assert jobs["e2e"]["uses"] == "./.github/workflows/e2e.yml"
+    assert sorted(jobs["image"]["needs"]) == ["ci", "e2e"]
+    assert jobs["chart"]["needs"] == "image"
+    for called in ("ci.yml", "e2e.yml"):
+        assert "workflow_call" in _load(WORKFLOWS_DIR / called)["on"], called
+    assert "Change visibility > Public" in (WORKFLOWS_DIR / "release.yml").read_text()
 
 
 def test_release_publishes_signed_multi_arch_image_and_chart() -> None:
@@ -194,3 +207,23 @@ def test_yamllint_config_leaves_helm_templates_to_helm(yamllint: Path) -> None:
     listed = run([yamllint, "--list-files", "."])
     assert "chart/templates/" not in listed.stdout
     assert "chart/values.yaml" in listed.stdout
+
+
+def test_chart_metadata_for_artifact_hub() -> None:
+    text = (REPO_ROOT / "chart" / "Chart.yaml").read_text()
+    chart = yaml.safe_load(text)
+    assert chart["home"].startswith("https://github.com/")
+    assert chart["sources"] and chart["icon"].endswith("chart/icon.svg")
+    assert (REPO_ROOT / "chart" / "icon.svg").is_file()
+    annotations = chart["annotations"]
+    (image,) = yaml.safe_load(annotations["artifacthub.io/images"])
+    assert image["image"] == f"ghcr.io/tasks-api/tasks-api:{chart['appVersion']}"
+    changes = yaml.safe_load(annotations["artifacthub.io/changes"])
+    assert changes and all(c["kind"] in {"added", "changed", "fixed", "removed"} for c in changes)
+    assert annotations["artifacthub.io/license"] == "Apache-2.0"
+    # release.yml rewrites the image line (one line, found by this pattern).
+    assert len(re.findall(r"(?m)^      image: ghcr.io/tasks-api/tasks-api:.*$", text)) == 1
+    assert (
+        "s#^      image: ghcr.io/tasks-api/tasks-api:.*#"
+        in (WORKFLOWS_DIR / "release.yml").read_text()
+    )

@@ -7,6 +7,7 @@ REQUIRE_TOOLS=1, which turns it into a failure (CI must not pass by skipping).
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -97,6 +98,26 @@ def render(
     if result.returncode != 0:
         pytest.fail(f"helm template failed:\n{result.stderr}")
     return parse_manifests(result.stdout)
+
+
+def render_with(helm: Path, base: Path, **values: Any) -> list[Manifest]:
+    """A value set rendered with these values merged over it (None is null)."""
+    result = helm_template(helm, values_files=[base], extra=set_json(**values))
+    if result.returncode != 0:
+        pytest.fail(f"helm template failed:\n{result.stderr}")
+    return parse_manifests(result.stdout)
+
+
+def set_json(prefix: str = "", **values: Any) -> list[str]:
+    """--set-json arguments that set each leaf (mappings are merged, not replaced)."""
+    arguments: list[str] = []
+    for key, value in values.items():
+        path = prefix + key.replace(".", "\\.")
+        if isinstance(value, dict) and value:
+            arguments += set_json(f"{path}.", **value)
+        else:
+            arguments += ["--set-json", f"{path}={json.dumps(value)}"]
+    return arguments
 
 
 def find_object(objects: Sequence[Manifest], kind: str, name: str) -> Manifest:
