@@ -64,6 +64,11 @@ SCHEMA_REJECTIONS: dict[str, tuple[dict[str, Any], str]] = {
     ),
     "unknown keda key": ({"autoscaling": {"keda": {"minReplicas": 1}}}, "minReplicas"),
     "no DNS port": ({"networkPolicy": {"egress": {"dns": {"ports": []}}}}, "ports"),
+    "pool above the service's bound": ({"config": {"dbPoolSize": 500}}, "dbPoolSize"),
+    "token TTL below the service's bound": (
+        {"config": {"accessTokenTtlSeconds": 10}},
+        "accessTokenTtlSeconds",
+    ),
 }
 RULES_DIR = REPO_ROOT / "observability" / "prometheus" / "rules"
 DASHBOARDS_DIR = REPO_ROOT / "observability" / "grafana" / "dashboards"
