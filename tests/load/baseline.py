@@ -4,7 +4,8 @@ No auth, no middleware, no telemetry, no ORM: the owner comes from
 BASELINE_OWNER_ID and every request runs exactly the SQL that tasks-api runs
 for the same operation on the same tables (see service/domains/tasks/repository.py).
 It is what a hand-tuned service on the same stack could do, so that the ratio
-service/baseline shows what our layers cost.
+service/bare shows what our layers cost. tests/load/instrumented.py builds the
+same app and adds the observability libraries at their defaults.
 
     BASELINE_DATABASE_URL=postgresql://... BASELINE_OWNER_ID=<uuid> \\
         gunicorn tests.load.baseline:app -k uvicorn_worker.UvicornWorker -w 2
@@ -20,7 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
@@ -94,22 +95,22 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await app.state.pool.close()
 
 
-app = FastAPI(lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
-
-
 def _pool(request: Request) -> asyncpg.Pool:
     pool: asyncpg.Pool = request.app.state.pool
     return pool
 
 
-@app.get("/readyz")
+router = APIRouter()
+
+
+@router.get("/readyz")
 async def readyz(request: Request) -> Response:
     """200 when the database answers."""
     await _pool(request).fetchval("SELECT 1")
     return JSONResponse({"status": "ready"})
 
 
-@app.get("/api/v1/tasks/{task_id}")
+@router.get("/api/v1/tasks/{task_id}")
 async def get_task(task_id: uuid.UUID, request: Request) -> Response:
     """One task of the owner."""
     row = await _pool(request).fetchrow(GET_TASK, task_id, request.app.state.owner_id)
@@ -118,7 +119,7 @@ async def get_task(task_id: uuid.UUID, request: Request) -> Response:
     return JSONResponse(_task(row))
 
 
-@app.get("/api/v1/tasks")
+@router.get("/api/v1/tasks")
 async def list_tasks(request: Request, limit: int = 50) -> Response:
     """The owner's newest tasks; one extra row tells whether a next page exists."""
     rows = await _pool(request).fetch(LIST_TASKS, request.app.state.owner_id, limit + 1)
@@ -127,7 +128,7 @@ async def list_tasks(request: Request, limit: int = 50) -> Response:
     return JSONResponse({"items": items, "next_cursor": next_cursor})
 
 
-@app.post("/api/v1/tasks", status_code=201)
+@router.post("/api/v1/tasks", status_code=201)
 async def create_task(body: NewTask, request: Request) -> Response:
     """Insert a task and answer it with its Location."""
     now = datetime.now(UTC)
@@ -149,3 +150,13 @@ async def create_task(body: NewTask, request: Request) -> Response:
     return JSONResponse(
         _task(row), status_code=201, headers={"Location": f"/api/v1/tasks/{task_id}"}
     )
+
+
+def create_app() -> FastAPI:
+    """The bare app: the routes above and nothing in front of them."""
+    app = FastAPI(lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    app.include_router(router)
+    return app
+
+
+app = create_app()

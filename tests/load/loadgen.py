@@ -89,7 +89,7 @@ class Load:
     wrk: str
     duration: float
     connections: int
-    threads: int = 1
+    threads: int = 2
     timeout: float = 5.0
 
 

@@ -1,20 +1,25 @@
-"""Aggregate the runs, check the targets, and write the JSON, the table and the chart."""
+"""Aggregate the runs into per-target summaries and ratios; write the JSON and the table."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from tests.load.checks import Check, ratio, throughput_checks
 from tests.load.loadgen import SCENARIOS, RunResult
 
 MB = 1024 * 1024
-# The issue's targets, as ratios measured in one run on the same machine.
-MIN_GET_THROUGHPUT_RATIO = 0.8
-MAX_GET_P99_RATIO = 1.5
-MAX_WORKER_RSS_MB = 150.0
-MAX_COLD_START_SECONDS = 3.0
+# Table order; service_sampled (10 % of traces) runs in the GET scenario only.
+TARGETS = ("service", "service_sampled", "instrumented", "bare")
+RATIOS = (
+    ("service", "bare"),
+    ("service", "instrumented"),
+    ("instrumented", "bare"),
+    ("service_sampled", "bare"),
+)
 
 
 @dataclass(frozen=True)
@@ -32,12 +37,14 @@ class Summary:
     errors: int
 
 
-def summarise(results: list[RunResult], scenario: str, target: str) -> Summary:
+def summarise(results: Sequence[RunResult], scenario: str, target: str) -> Summary:
     """Requests/s over the summed time; latency percentiles averaged over the rounds."""
     runs = [r for r in results if r.scenario == scenario and r.target == target]
     if not runs:
         raise ValueError(f"no runs of {scenario} on {target}")
     seconds = sum(r.seconds for r in runs)
+    if seconds <= 0:
+        raise ValueError(f"the runs of {scenario} on {target} lasted no time")
     requests = sum(r.requests for r in runs)
     count = len(runs)
     return Summary(
@@ -65,189 +72,6 @@ class TargetFacts:
     worker_restarts: int
 
 
-@dataclass(frozen=True)
-class Check:
-    """One target of the issue and whether it was met."""
-
-    name: str
-    measured: float
-    limit: float
-    passed: bool
-
-
-def ratio(service: float, baseline: float) -> float:
-    """service / baseline, 0 when the baseline is 0."""
-    return service / baseline if baseline else 0.0
-
-
-def checks(summaries: dict[tuple[str, str], Summary], service: TargetFacts) -> list[Check]:
-    """The issue's targets, where the measured data allows."""
-    found: list[Check] = []
-    if ("get", "service") in summaries:
-        get_s, get_b = summaries["get", "service"], summaries["get", "baseline"]
-        rps_ratio = ratio(get_s.rps, get_b.rps)
-        p99_ratio = ratio(get_s.p99_ms, get_b.p99_ms)
-        found.append(
-            Check(
-                "GET /tasks/{id} throughput >= 0.8 x baseline",
-                round(rps_ratio, 3),
-                MIN_GET_THROUGHPUT_RATIO,
-                rps_ratio >= MIN_GET_THROUGHPUT_RATIO,
-            )
-        )
-        found.append(
-            Check(
-                "GET /tasks/{id} p99 <= 1.5 x baseline",
-                round(p99_ratio, 3),
-                MAX_GET_P99_RATIO,
-                p99_ratio <= MAX_GET_P99_RATIO,
-            )
-        )
-    # Resident size after the load runs. The peak (VmHWM) is reported beside it: a
-    # login's argon2 hash holds 64 MiB for a moment (see "Performance" in README.md).
-    rss = max(service.worker_rss_mb, default=0.0)
-    found.append(
-        Check(
-            "RSS per worker < 150 MB (after load)",
-            round(rss, 1),
-            MAX_WORKER_RSS_MB,
-            rss < MAX_WORKER_RSS_MB,
-        )
-    )
-    found.append(
-        Check(
-            "cold start < 3 s",
-            round(service.cold_start_seconds, 3),
-            MAX_COLD_START_SECONDS,
-            service.cold_start_seconds < MAX_COLD_START_SECONDS,
-        )
-    )
-    return found
-
-
-def build_report(
-    results: list[RunResult],
-    facts: dict[str, TargetFacts],
-    settings: dict[str, Any],
-) -> dict[str, Any]:
-    """Everything of one benchmark run, JSON-ready."""
-    scenarios = [name for name in SCENARIOS if any(r.scenario == name for r in results)]
-    summaries = {
-        (scenario, target): summarise(results, scenario, target)
-        for scenario in scenarios
-        for target in ("service", "baseline")
-    }
-    rows = []
-    for scenario in scenarios:
-        service, baseline = summaries[scenario, "service"], summaries[scenario, "baseline"]
-        rows.append(
-            {
-                "scenario": scenario,
-                "label": SCENARIOS[scenario],
-                "service": asdict(service),
-                "baseline": asdict(baseline),
-                "ratio": {
-                    "rps": round(ratio(service.rps, baseline.rps), 3),
-                    "p50": round(ratio(service.p50_ms, baseline.p50_ms), 3),
-                    "p95": round(ratio(service.p95_ms, baseline.p95_ms), 3),
-                    "p99": round(ratio(service.p99_ms, baseline.p99_ms), 3),
-                },
-            }
-        )
-    found = checks(summaries, facts["service"])
-    return {
-        "settings": settings,
-        "scenarios": rows,
-        "targets": {name: asdict(value) for name, value in facts.items()},
-        "checks": [asdict(check) for check in found],
-        "all_targets_met": all(check.passed for check in found),
-        "runs": [run.as_dict() for run in results],
-    }
-
-
-def format_table(report: dict[str, Any]) -> str:
-    """A plain-text table of the report (also valid Markdown)."""
-    lines = [
-        "| scenario | target | req/s | p50 ms | p95 ms | p99 ms | errors |",
-        "|---|---|---:|---:|---:|---:|---:|",
-    ]
-    for row in report["scenarios"]:
-        for target in ("service", "baseline"):
-            s = row[target]
-            lines.append(
-                f"| {row['scenario']} | {target} | {s['rps']:.0f} | {s['p50_ms']:.2f} | "
-                f"{s['p95_ms']:.2f} | {s['p99_ms']:.2f} | {s['errors']} |"
-            )
-        r = row["ratio"]
-        lines.append(
-            f"| {row['scenario']} | **service/baseline** | {r['rps']:.2f} | {r['p50']:.2f} | "
-            f"{r['p95']:.2f} | {r['p99']:.2f} | |"
-        )
-    lines.append("")
-    lines.append("| target | cold start s | workers | RSS/worker MB (now) | peak MB | PSS MB |")
-    lines.append("|---|---:|---:|---|---|---|")
-    for name, facts in report["targets"].items():
-
-        def mbs(values: list[float]) -> str:
-            return ", ".join(f"{value:.1f}" for value in values)
-
-        lines.append(
-            f"| {name} | {facts['cold_start_seconds']:.2f} | {facts['workers']} | "
-            f"{mbs(facts['worker_rss_mb'])} | {mbs(facts['worker_peak_rss_mb'])} | "
-            f"{mbs(facts['worker_pss_mb'])} |"
-        )
-    lines.append("")
-    lines.append("| check | measured | limit | result |")
-    lines.append("|---|---:|---:|---|")
-    for check in report["checks"]:
-        verdict = "met" if check["passed"] else "MISSED"
-        lines.append(f"| {check['name']} | {check['measured']} | {check['limit']} | {verdict} |")
-    return "\n".join(lines)
-
-
-def write_chart(report: dict[str, Any], path: Path) -> None:
-    """A PNG: requests/s and p50/p99 latency per scenario, service next to baseline."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    rows = report["scenarios"]
-    names = [row["scenario"] for row in rows]
-    positions = list(range(len(names)))
-    width = 0.38
-    colors = {"service": "#3b6ea5", "baseline": "#b0b0b0"}
-    figure, axes = plt.subplots(1, 3, figsize=(15, 4.8))
-    panels = [("rps", "requests/s (higher is better)"), ("p50_ms", "p50 ms"), ("p99_ms", "p99 ms")]
-    for axis, (key, title) in zip(axes, panels, strict=True):
-        for offset, target in ((-width / 2, "service"), (width / 2, "baseline")):
-            values = [row[target][key] for row in rows]
-            bars = axis.bar(
-                [p + offset for p in positions], values, width, label=target, color=colors[target]
-            )
-            axis.bar_label(bars, fmt="%.0f" if key == "rps" else "%.1f", fontsize=8)
-        axis.set_xticks(positions, names)
-        axis.set_title(title)
-        axis.grid(axis="y", alpha=0.3)
-    axes[0].legend()
-    settings = report["settings"]
-    service = report["targets"]["service"]
-    figure.suptitle(
-        f"tasks-api vs bare baseline: {settings['workers']} workers, "
-        f"{settings['connections']} connections, {settings['duration']} s x "
-        f"{settings['rounds']} rounds; service cold start {service['cold_start_seconds']:.2f} s, "
-        f"peak RSS/worker {max(service['worker_peak_rss_mb'], default=0):.0f} MB"
-    )
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-
-
-def write_json(report: dict[str, Any], path: Path) -> None:
-    """The report as indented JSON."""
-    path.write_text(json.dumps(report, indent=2, sort_keys=False) + "\n")
-
-
 def facts_of(
     *,
     cold_start: float,
@@ -264,3 +88,128 @@ def facts_of(
         worker_pss_mb=[round(pss / MB, 1) for _, _, pss in memory],
         worker_restarts=restarts,
     )
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
+
+
+def ratio_rows(summaries: dict[str, Summary]) -> dict[str, dict[str, float | None]]:
+    """The ratios of one scenario: service/bare, service/instrumented, instrumented/bare, ..."""
+    rows = {}
+    for numerator, denominator in RATIOS:
+        top, bottom = summaries.get(numerator), summaries.get(denominator)
+        if top is None or bottom is None:
+            continue
+        rows[f"{numerator}/{denominator}"] = {
+            key: _rounded(ratio(getattr(top, attr), getattr(bottom, attr)))
+            for key, attr in (
+                ("rps", "rps"),
+                ("p50", "p50_ms"),
+                ("p95", "p95_ms"),
+                ("p99", "p99_ms"),
+            )
+        }
+    return rows
+
+
+def build_report(
+    results: Sequence[RunResult],
+    facts: dict[str, TargetFacts],
+    settings: dict[str, Any],
+    *,
+    overload: dict[str, Any] | None = None,
+    overload_checks: Sequence[Check] = (),
+) -> dict[str, Any]:
+    """Everything of one benchmark run, JSON-ready; every scenario needs service and bare runs."""
+    scenarios = [name for name in SCENARIOS if any(r.scenario == name for r in results)]
+    summaries: dict[tuple[str, str], Summary] = {}
+    rows = []
+    for scenario in scenarios:
+        ran = [t for t in TARGETS if any(r.scenario == scenario and r.target == t for r in results)]
+        for required in ("service", "bare"):
+            if required not in ran:
+                raise ValueError(f"no runs of {scenario} on {required}")
+        per_target = {target: summarise(results, scenario, target) for target in ran}
+        summaries |= {(scenario, target): value for target, value in per_target.items()}
+        rows.append(
+            {
+                "scenario": scenario,
+                "label": SCENARIOS[scenario],
+                "targets": {target: asdict(value) for target, value in per_target.items()},
+                "ratios": ratio_rows(per_target),
+            }
+        )
+    found = throughput_checks(summaries, facts.get("service"), SCENARIOS)
+    found += overload_checks
+    return {
+        "settings": settings,
+        "scenarios": rows,
+        "targets": {name: asdict(value) for name, value in facts.items()},
+        "overload": overload,
+        "checks": [asdict(check) for check in found],
+        "all_targets_met": all(check.passed for check in found),
+        "runs": [run.as_dict() for run in results],
+    }
+
+
+def _figure(value: float | None, digits: int = 2) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def format_table(report: dict[str, Any]) -> str:
+    """Plain-text tables of the report (also valid Markdown)."""
+    lines = [
+        "| scenario | target | req/s | p50 ms | p95 ms | p99 ms | errors |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for row in report["scenarios"]:
+        for target, s in row["targets"].items():
+            lines.append(
+                f"| {row['scenario']} | {target} | {s['rps']:.0f} | {s['p50_ms']:.2f} | "
+                f"{s['p95_ms']:.2f} | {s['p99_ms']:.2f} | {s['errors']} |"
+            )
+        for name, r in row["ratios"].items():
+            lines.append(
+                f"| {row['scenario']} | **{name}** | {_figure(r['rps'])} | {_figure(r['p50'])} | "
+                f"{_figure(r['p95'])} | {_figure(r['p99'])} | |"
+            )
+    lines += [
+        "",
+        "| target | cold start s | workers | RSS/worker MB (after load) | peak MB | PSS MB "
+        "| restarts |",
+        "|---|---:|---:|---|---|---|---:|",
+    ]
+    for name, facts in report["targets"].items():
+
+        def mbs(values: list[float]) -> str:
+            return ", ".join(f"{value:.1f}" for value in values)
+
+        lines.append(
+            f"| {name} | {facts['cold_start_seconds']:.2f} | {facts['workers']} | "
+            f"{mbs(facts['worker_rss_mb'])} | {mbs(facts['worker_peak_rss_mb'])} | "
+            f"{mbs(facts['worker_pss_mb'])} | {facts['worker_restarts']} |"
+        )
+    if report.get("overload"):
+        lines += ["", *report["overload"]["table"]]
+    lines += [
+        "",
+        "| target | service | bar | instrumented baseline | result |",
+        "|---|---:|---:|---:|---|",
+    ]
+    for check in report["checks"]:
+        verdict = "met" if check["passed"] else "**missed**"
+        if check["note"]:
+            verdict += f" ({check['note']})"
+        measured = "n/a" if check["measured"] is None else check["measured"]
+        instrumented = "" if check["instrumented"] is None else check["instrumented"]
+        lines.append(
+            f"| {check['name']} | {measured} | {check['op']} {check['limit']} | "
+            f"{instrumented} | {verdict} |"
+        )
+    return "\n".join(lines)
+
+
+def write_json(report: dict[str, Any], path: Path) -> None:
+    """The report as indented JSON."""
+    path.write_text(json.dumps(report, indent=2, sort_keys=False) + "\n")

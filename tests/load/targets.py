@@ -1,4 +1,4 @@
-"""The two servers under load: tasks-api itself and the bare baseline, as real processes."""
+"""The servers under load: tasks-api and the bare and instrumented baselines, as processes."""
 
 from __future__ import annotations
 
@@ -66,6 +66,7 @@ class Target:
     # the `service` package found there.
     cwd: Path = PROJECT_ROOT
     port: int = field(default_factory=free_port)
+    metrics_port: int | None = None  # the service's separate Prometheus port
     process: subprocess.Popen[bytes] | None = None
     cold_start_seconds: float = 0.0
 
@@ -131,16 +132,28 @@ def base_env() -> dict[str, str]:
 
 
 def service_target(
-    *, workers: int, database_url: str, jwt_secret: str, otlp_endpoint: str, log_dir: Path
+    *,
+    workers: int,
+    database_url: str,
+    jwt_secret: str,
+    otlp_endpoint: str,
+    log_dir: Path,
+    name: str = "service",
+    source: Path | None = None,
 ) -> Target:
-    """`python -m service serve` as the image runs it, in production mode, telemetry on."""
+    """`python -m service serve` as the image runs it, in production mode, telemetry on.
+
+    `source` runs the service package of another tree (e.g. a worktree of an older
+    commit) with this environment's dependencies; the baselines always run from here.
+    """
+    metrics_port = free_port()
     env = base_env() | {
         "ENVIRONMENT": "production",
         "DATABASE_URL": database_url,
         "JWT_SECRET": jwt_secret,
         "ACCESS_TOKEN_TTL_SECONDS": "86400",
         "WEB_CONCURRENCY": str(workers),
-        "METRICS_PORT": str(free_port()),
+        "METRICS_PORT": str(metrics_port),
         "DRAIN_DELAY_SECONDS": "0",
         "LOG_FORMAT": "json",
         "OTEL_SERVICE_NAME": "tasks-api",
@@ -149,14 +162,31 @@ def service_target(
         "OTEL_METRIC_EXPORT_INTERVAL": "5000",
     }
     return Target(
-        name="service",
+        name=name,
         argv=[sys.executable, "-m", "service", "serve"],
         env=env,
-        log_path=log_dir / "service.log",
+        log_path=log_dir / f"{name}.log",
+        cwd=source.resolve() if source is not None else PROJECT_ROOT,
+        metrics_port=metrics_port,
     )
 
 
-def baseline_target(*, workers: int, dsn: str, owner_id: str, log_dir: Path) -> Target:
+def _gunicorn_argv(app: str, workers: int, port: int, *extra: str) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        app,
+        f"--workers={workers}",
+        "--worker-class=uvicorn_worker.UvicornWorker",
+        f"--bind=127.0.0.1:{port}",
+        "--keep-alive=75",
+        "--log-level=warning",
+        *extra,
+    ]
+
+
+def bare_target(*, workers: int, dsn: str, owner_id: str, log_dir: Path) -> Target:
     """The bare FastAPI + asyncpg app of tests/load/baseline.py under the same gunicorn setup."""
     port = free_port()
     env = base_env() | {
@@ -164,15 +194,35 @@ def baseline_target(*, workers: int, dsn: str, owner_id: str, log_dir: Path) -> 
         "BASELINE_OWNER_ID": owner_id,
         "PYTHONPATH": str(PROJECT_ROOT),
     }
-    argv = [
-        sys.executable,
-        "-m",
-        "gunicorn",
-        "tests.load.baseline:app",
-        f"--workers={workers}",
-        "--worker-class=uvicorn_worker.UvicornWorker",
-        f"--bind=127.0.0.1:{port}",
-        "--keep-alive=75",
-        "--log-level=warning",
-    ]
-    return Target(name="baseline", argv=argv, env=env, log_path=log_dir / "baseline.log", port=port)
+    argv = _gunicorn_argv("tests.load.baseline:app", workers, port)
+    return Target(name="bare", argv=argv, env=env, log_path=log_dir / "bare.log", port=port)
+
+
+def instrumented_target(
+    *, workers: int, dsn: str, owner_id: str, otlp_endpoint: str, log_dir: Path
+) -> Target:
+    """The bare app plus the observability libraries at their defaults (instrumented.py)."""
+    port = free_port()
+    metrics_dir = log_dir / "instrumented-prometheus"
+    metrics_dir.mkdir(parents=True, exist_ok=True)
+    env = base_env() | {
+        "BASELINE_DATABASE_URL": dsn,
+        "BASELINE_OWNER_ID": owner_id,
+        "PYTHONPATH": str(PROJECT_ROOT),
+        "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
+        "OTEL_SERVICE_NAME": "instrumented-baseline",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": otlp_endpoint,
+    }
+    argv = _gunicorn_argv(
+        "tests.load.instrumented:app",
+        workers,
+        port,
+        "--config=python:tests.load.instrumented_gunicorn",
+    )
+    return Target(
+        name="instrumented",
+        argv=argv,
+        env=env,
+        log_path=log_dir / "instrumented.log",
+        port=port,
+    )
