@@ -11,6 +11,8 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
+from service.database_url import normalise_database_url
+
 DEV_JWT_SECRET = "tasks-api-development-secret-change-me-0123456789"  # noqa: S105
 MIN_SECRET_BYTES = 32
 
@@ -78,13 +80,8 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _known_driver(cls, value: SecretStr) -> SecretStr:
-        try:
-            url = make_url(value.get_secret_value())
-        except Exception:
-            raise ValueError("not a database URL") from None
-        if url.drivername not in {"postgresql+asyncpg", "sqlite+aiosqlite"}:
-            raise ValueError("use postgresql+asyncpg://... or sqlite+aiosqlite:///...")
-        return value
+        # libpq URLs (postgresql://, postgres://) become asyncpg URLs here, once.
+        return SecretStr(normalise_database_url(value.get_secret_value()))
 
     @model_validator(mode="after")
     def _secrets_outside_development(self) -> Settings:
