@@ -5,11 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-# Label matchers shared by every query on raw service metrics.
-SEL = 'job=~"$job", instance=~"$instance"'
+# Label matchers shared by every query on raw service metrics. An empty
+# $cluster or $namespace (a Prometheus without those labels, as in compose)
+# matches series that lack the label.
+SLO_SEL = 'cluster=~"$cluster", namespace=~"$namespace", job=~"$job"'
+SEL = f'{SLO_SEL}, pod=~"$pod"'
 API = f'{SEL}, handler=~"/api/.*"'
-# SLO recording rules are aggregated per job; they have no instance label.
-SLO_SEL = 'job=~"$job"'
 RATE = "[$__rate_interval]"
 SERVER_ERRORS = ', status=~"5.."'
 CLIENT_ERRORS = ', status=~"4.."'
@@ -63,13 +64,10 @@ def quantile(q: float, metric: str, by: str, matchers: str = SEL) -> str:
     return f"histogram_quantile({q}, sum by ({group}) ({rate(metric + '_bucket', matchers)}))"
 
 
-def burn_rate_targets(slo: str, budget: float) -> tuple[Target, ...]:
-    """Return one burn-rate query per recorded window of an SLO."""
-    windows = ("5m", "30m", "1h", "2h", "6h", "1d", "3d")
-    return tuple(
-        Target(
-            f'slo:sli_error:ratio_rate{w}{{{SLO_SEL}, slo="{slo}"}} / {budget}',
-            f"{w}",
-        )
-        for w in windows
-    )
+def ratio(part: str, whole: str) -> str:
+    """Return ``part / whole`` that is 0, not empty, while ``part`` has no series.
+
+    ``part`` and ``whole`` are aggregations with the same ``by`` labels; a
+    healthy service has no 5xx series at all, and its error ratio is 0.
+    """
+    return f"({part} or 0 * {whole}) / {whole}"

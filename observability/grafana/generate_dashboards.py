@@ -1,17 +1,19 @@
-"""Generate the tasks-api Grafana dashboard JSON (stdlib only).
+"""Generate the tasks-api Grafana dashboard JSON.
 
-Run from anywhere:
+Run from anywhere (PyYAML reads the SLO spec):
 
-    python observability/grafana/generate_dashboards.py          # rewrite the JSON
-    python observability/grafana/generate_dashboards.py --check  # exit 1 if stale
+    uv run python observability/grafana/generate_dashboards.py          # rewrite the JSON
+    uv run python observability/grafana/generate_dashboards.py --check  # exit 1 if stale
 
-The panels are defined in rows_service.py and rows_operations.py, with the
-shared building blocks in dashboard_model.py.
+The panels are defined in rows_service.py, rows_operations.py, rows_traces.py
+and rows_slo.py (built from observability/slo/slos.yaml), with the shared
+building blocks in dashboard_model.py.
 
 The committed JSON under dashboards/ is what Grafana and the Helm chart load;
 this script is its source. Every query filters on the dashboard variables
-``$job`` and ``$instance`` (SLO recording rules carry ``job`` only) and every
-panel reads the ``${datasource}`` variable, so no datasource uid is baked in.
+``$cluster``, ``$namespace``, ``$job`` and ``$pod`` (SLO recording rules carry
+no pod) and every panel reads the ``${datasource}`` variable, so no datasource
+uid is baked in.
 """
 
 from __future__ import annotations
@@ -22,8 +24,10 @@ import sys
 from pathlib import Path
 
 from dashboard_model import Json, Panel, Row, Target
-from rows_operations import business_row, database_row, health_row, slo_row
+from rows_operations import business_row, database_row, health_row
 from rows_service import latency_row, overview_row, saturation_row, traffic_row
+from rows_slo import slo_row
+from rows_traces import traces_row
 
 DASHBOARD_UID = "tasks-api-service"
 OUTPUT = Path(__file__).resolve().parent / "dashboards" / f"{DASHBOARD_UID}.json"
@@ -163,6 +167,7 @@ def dashboard() -> Json:
         overview_row(),
         traffic_row(),
         latency_row(),
+        traces_row(),
         saturation_row(),
         database_row(),
         business_row(),
@@ -196,12 +201,29 @@ def dashboard() -> Json:
                     "type": "datasource",
                 },
                 query_variable(
-                    "job", "Job", "label_values(tasks_api_build_info, job)", include_all=False
+                    "cluster",
+                    "Cluster",
+                    "label_values(tasks_api_build_info, cluster)",
+                    include_all=True,
                 ),
                 query_variable(
-                    "instance",
-                    "Instance",
-                    'label_values(tasks_api_build_info{job=~"$job"}, instance)',
+                    "namespace",
+                    "Namespace",
+                    'label_values(tasks_api_build_info{cluster=~"$cluster"}, namespace)',
+                    include_all=False,
+                ),
+                query_variable(
+                    "job",
+                    "Job",
+                    'label_values(tasks_api_build_info{cluster=~"$cluster", '
+                    'namespace=~"$namespace"}, job)',
+                    include_all=False,
+                ),
+                query_variable(
+                    "pod",
+                    "Pod",
+                    'label_values(tasks_api_build_info{cluster=~"$cluster", '
+                    'namespace=~"$namespace", job=~"$job"}, pod)',
                     include_all=True,
                 ),
             ]

@@ -1,15 +1,12 @@
-"""Operations rows of the tasks-api dashboard: database, business, health, SLOs."""
+"""Operations rows of the tasks-api dashboard: database, business, health."""
 
 from __future__ import annotations
 
 from dashboard_model import (
     SEL,
-    SLO_SEL,
-    Json,
     Panel,
     Row,
     Target,
-    burn_rate_targets,
     quantile,
     rate,
 )
@@ -37,7 +34,7 @@ def database_row() -> Row:
                 "DB query p95 by operation",
                 "95th percentile database statement duration by operation.",
                 "s",
-                (Target(quantile(0.95, metric, "operation"), "{{operation}}", exemplar=True),),
+                (Target(quantile(0.95, metric, "operation"), "{{operation}}"),),
                 width=12,
             ),
         ),
@@ -90,17 +87,17 @@ def health_row() -> Row:
         "Health and telemetry",
         (
             Panel(
-                "Readiness by instance",
-                "1 while /readyz passes on every worker of the instance, 0 while not ready "
+                "Readiness by pod",
+                "1 while /readyz passes on every worker of the pod, 0 while not ready "
                 "(database down, schema behind, draining).",
                 "short",
-                (Target(f"min by (instance) (tasks_api_readiness{{{SEL}}})", "{{instance}}"),),
+                (Target(f"min by (pod) (tasks_api_readiness{{{SEL}}})", "{{pod}}"),),
             ),
             Panel(
-                "Scrape up by instance",
-                "1 while Prometheus scrapes the instance's metrics port, 0 when it fails.",
+                "Scrape up by pod",
+                "1 while Prometheus scrapes the pod's metrics port, 0 when it fails.",
                 "short",
-                (Target(f"up{{{SEL}}}", "{{instance}}"),),
+                (Target(f"up{{{SEL}}}", "{{pod}}"),),
             ),
             Panel(
                 "OTLP export failures",
@@ -109,104 +106,10 @@ def health_row() -> Row:
                 "cps",
                 (
                     Target(
-                        f"sum by (instance, signal) "
-                        f"({rate('tasks_api_otel_export_failures_total')})",
-                        "{{signal}} {{instance}}",
+                        f"sum by (pod, signal) ({rate('tasks_api_otel_export_failures_total')})",
+                        "{{signal}} {{pod}}",
                     ),
                 ),
-            ),
-        ),
-    )
-
-
-def slo_row() -> Row:
-    """Return error budgets and burn rates of both SLOs."""
-    budget_steps = ((None, "red"), (0.0, "orange"), (0.25, "yellow"), (0.5, "green"))
-    burn_steps = ((None, "green"), (1.0, "yellow"), (6.0, "orange"), (14.4, "red"))
-    burn_extra: Json = {"thresholdsStyle": "line"}
-    return Row(
-        "SLOs (30 days)",
-        (
-            Panel(
-                "Availability error budget remaining",
-                "Share of the 30-day availability budget (0.1 % of API requests may "
-                "fail with a 5xx) still left. Negative: the SLO is missed.",
-                "percentunit",
-                (
-                    Target(
-                        f'slo:error_budget_remaining:ratio30d{{{SLO_SEL}, slo="availability"}}',
-                        "{{job}}",
-                    ),
-                ),
-                kind="stat",
-                width=6,
-                thresholds=budget_steps,
-            ),
-            Panel(
-                "Latency error budget remaining",
-                "Share of the 30-day latency budget (1 % of API requests may take "
-                "longer than 0.25 s) still left. Negative: the SLO is missed.",
-                "percentunit",
-                (
-                    Target(
-                        f'slo:error_budget_remaining:ratio30d{{{SLO_SEL}, slo="latency"}}',
-                        "{{job}}",
-                    ),
-                ),
-                kind="stat",
-                width=6,
-                thresholds=budget_steps,
-            ),
-            Panel(
-                "Availability over 30 days",
-                "Share of API requests answered without a 5xx over 30 days (objective 99.9 %).",
-                "percentunit",
-                (
-                    Target(
-                        f'1 - slo:sli_error:ratio_rate30d{{{SLO_SEL}, slo="availability"}}',
-                        "{{job}}",
-                    ),
-                ),
-                kind="stat",
-                width=6,
-                thresholds=((None, "red"), (0.999, "green")),
-                extra={"decimals": 3},
-            ),
-            Panel(
-                "Requests within 0.25 s over 30 days",
-                "Share of API requests that completed within 0.25 s over 30 days (objective 99 %).",
-                "percentunit",
-                (
-                    Target(
-                        f'1 - slo:sli_error:ratio_rate30d{{{SLO_SEL}, slo="latency"}}',
-                        "{{job}}",
-                    ),
-                ),
-                kind="stat",
-                width=6,
-                thresholds=((None, "red"), (0.99, "green")),
-                extra={"decimals": 2},
-            ),
-            Panel(
-                "Availability burn rate by window",
-                "5xx ratio divided by the 0.1 % budget, per window. 1 spends the budget "
-                "in exactly 30 days. Pages at 14.4 (1h and 5m) or 6 (6h and 30m); "
-                "tickets at 3 (1d and 2h) or 1 (3d and 6h).",
-                "suffix:x",
-                burn_rate_targets("availability", 0.001),
-                width=12,
-                thresholds=burn_steps,
-                extra=burn_extra,
-            ),
-            Panel(
-                "Latency burn rate by window",
-                "Share of requests slower than 0.25 s divided by the 1 % budget, per "
-                "window. Same thresholds as the availability burn rate.",
-                "suffix:x",
-                burn_rate_targets("latency", 0.01),
-                width=12,
-                thresholds=burn_steps,
-                extra=burn_extra,
             ),
         ),
     )

@@ -13,6 +13,7 @@ from dashboard_model import (
     Target,
     quantile,
     rate,
+    ratio,
 )
 
 
@@ -36,8 +37,10 @@ def overview_row() -> Row:
                 "percentunit",
                 (
                     Target(
-                        f"sum({rate('http_requests_total', API + SERVER_ERRORS)})"
-                        f" / sum({rate('http_requests_total', API)})",
+                        ratio(
+                            f"sum({rate('http_requests_total', API + SERVER_ERRORS)})",
+                            f"sum({rate('http_requests_total', API)})",
+                        ),
                         "5xx ratio",
                     ),
                 ),
@@ -119,9 +122,11 @@ def traffic_row() -> Row:
                 "percentunit",
                 (
                     Target(
-                        f"sum by ({by_route}) "
-                        f"({rate('http_requests_total', SEL + SERVER_ERRORS)})"
-                        f" / sum by ({by_route}) ({rate('http_requests_total')})",
+                        ratio(
+                            f"sum by ({by_route}) "
+                            f"({rate('http_requests_total', SEL + SERVER_ERRORS)})",
+                            f"sum by ({by_route}) ({rate('http_requests_total')})",
+                        ),
                         "{{method}} {{handler}}",
                     ),
                 ),
@@ -133,9 +138,11 @@ def traffic_row() -> Row:
                 "percentunit",
                 (
                     Target(
-                        f"sum by ({by_route}) "
-                        f"({rate('http_requests_total', SEL + CLIENT_ERRORS)})"
-                        f" / sum by ({by_route}) ({rate('http_requests_total')})",
+                        ratio(
+                            f"sum by ({by_route}) "
+                            f"({rate('http_requests_total', SEL + CLIENT_ERRORS)})",
+                            f"sum by ({by_route}) ({rate('http_requests_total')})",
+                        ),
                         "{{method}} {{handler}}",
                     ),
                 ),
@@ -156,7 +163,6 @@ def traffic_row() -> Row:
                     Target(
                         quantile(0.95, "http_request_duration_seconds", by_route),
                         "{{method}} {{handler}}",
-                        exemplar=True,
                     ),
                 ),
                 width=12,
@@ -176,7 +182,7 @@ def latency_row() -> Row:
                 "p50, p95 and p99 duration of all API requests.",
                 "s",
                 tuple(
-                    Target(quantile(q, metric, "", API), f"p{round(q * 100)}", exemplar=True)
+                    Target(quantile(q, metric, "", API), f"p{round(q * 100)}")
                     for q in (0.5, 0.95, 0.99)
                 ),
             ),
@@ -229,24 +235,41 @@ def saturation_row() -> Row:
             ),
             Panel(
                 "DB connection pool",
-                "Pool size, connections checked out and overflow connections per "
-                "instance, summed over workers.",
+                "Pool size, connections checked out, overflow connections and capacity "
+                "(size plus max overflow) per pod, summed over workers.",
                 "short",
                 (
-                    Target(f"sum by (instance) ({pool}_size{{{SEL}}})", "size {{instance}}"),
+                    Target(f"sum by (pod) ({pool}_size{{{SEL}}})", "size {{pod}}"),
                     Target(
-                        f"sum by (instance) ({pool}_checked_out{{{SEL}}})",
-                        "checked out {{instance}}",
+                        f"sum by (pod) ({pool}_checked_out{{{SEL}}})",
+                        "checked out {{pod}}",
                     ),
                     Target(
-                        f"sum by (instance) ({pool}_overflow{{{SEL}}})",
-                        "overflow {{instance}}",
+                        f"sum by (pod) ({pool}_overflow{{{SEL}}})",
+                        "overflow {{pod}}",
+                    ),
+                    Target(
+                        f"sum by (pod) ({pool}_size{{{SEL}}})"
+                        f" + sum by (pod) ({pool}_max_overflow{{{SEL}}})",
+                        "capacity {{pod}}",
                     ),
                 ),
             ),
             Panel(
+                "DB pool saturation (worst worker)",
+                "Checked-out connections over pool size plus max overflow, of the most "
+                "saturated worker of each pod: each worker has a pool of its own, so one "
+                "exhausted worker makes its requests wait while the others idle. "
+                "TasksApiDatabasePoolSaturated fires at 90 %.",
+                "percentunit",
+                (Target(f"max by (pod) ({pool}_saturation_ratio{{{SEL}}})", "{{pod}}"),),
+                thresholds=((None, "green"), (0.7, "yellow"), (0.9, "red")),
+                extra={"thresholdsStyle": "line"},
+            ),
+            Panel(
                 "DB pool wait time",
-                "Time a request waits to get a pooled connection: p95 and mean.",
+                "Time a request waits to get a pooled connection: p95 and mean. "
+                "TasksApiDatabasePoolWaitSlow fires when many checkouts take over 0.1 s.",
                 "s",
                 (
                     Target(quantile(0.95, f"{pool}_wait_seconds", ""), "p95"),
@@ -263,8 +286,8 @@ def saturation_row() -> Row:
                 "short",
                 (
                     Target(
-                        f"sum by (instance) ({rate('tasks_api_process_cpu_seconds_total')})",
-                        "{{instance}}",
+                        f"sum by (pod) ({rate('tasks_api_process_cpu_seconds_total')})",
+                        "{{pod}}",
                     ),
                 ),
                 width=12,
@@ -275,9 +298,8 @@ def saturation_row() -> Row:
                 "bytes",
                 (
                     Target(
-                        "sum by (instance, pid) "
-                        f"(tasks_api_process_resident_memory_bytes{{{SEL}}})",
-                        "{{instance}} pid {{pid}}",
+                        f"sum by (pod, pid) (tasks_api_process_resident_memory_bytes{{{SEL}}})",
+                        "{{pod}} pid {{pid}}",
                     ),
                 ),
                 width=12,

@@ -83,6 +83,24 @@ def _update_pool_gauges(pool: QueuePool) -> None:
     metrics.DB_POOL_CHECKED_OUT.set(pool.checkedout())
     # QueuePool counts overflow from -pool_size up; only connections beyond the size count.
     metrics.DB_POOL_OVERFLOW.set(max(pool.overflow(), 0))
+    max_overflow = _max_overflow(pool)
+    metrics.DB_POOL_MAX_OVERFLOW.set(max(max_overflow, 0))
+    metrics.DB_POOL_SATURATION.set(pool_saturation(pool.checkedout(), pool.size(), max_overflow))
+
+
+def _max_overflow(pool: QueuePool) -> int:
+    # QueuePool keeps it private; -1 means no limit.
+    value = getattr(pool, "_max_overflow", 0)
+    return value if isinstance(value, int) else 0
+
+
+def pool_saturation(checked_out: int, size: int, max_overflow: int) -> float:
+    """Share of the connections a worker may hold that are checked out (0 with no limit)."""
+    if max_overflow < 0:
+        # Unlimited overflow never makes a request wait for a slot.
+        return 0.0
+    capacity = size + max_overflow
+    return min(checked_out / capacity, 1.0) if capacity > 0 else 0.0
 
 
 def _before_execute(  # noqa: PLR0917 - SQLAlchemy's event signature

@@ -62,6 +62,18 @@ DB_POOL_OVERFLOW = Gauge(
     "Database connections open beyond the pool size.",
     multiprocess_mode="livesum",
 )
+DB_POOL_MAX_OVERFLOW = Gauge(
+    "tasks_api_db_pool_max_overflow",
+    "Connections the pool may open beyond its size when all pooled ones are checked out.",
+    multiprocess_mode="livesum",
+)
+# Per worker, the worst one wins: summing over workers would hide one exhausted
+# worker among idle ones, and each worker has a pool of its own.
+DB_POOL_SATURATION = Gauge(
+    "tasks_api_db_pool_saturation_ratio",
+    "Checked-out connections over pool size plus max overflow, of the most saturated live worker.",
+    multiprocess_mode="livemax",
+)
 DB_POOL_WAIT = Histogram(
     "tasks_api_db_pool_wait_seconds",
     "Time to obtain a connection from the pool (waiting, connecting, pre-ping).",

@@ -12,9 +12,16 @@ from typing import Any
 from tests.observability.promql import iter_panels
 
 DATASOURCE_REF: Mapping[str, str] = {"type": "prometheus", "uid": "${datasource}"}
-JOB_MATCHER = 'job=~"$job"'
-INSTANCE_MATCHER = 'instance=~"$instance"'
-REQUIRED_VARIABLES = ("datasource", "job", "instance")
+# What each kind of series must filter on: recording rules carry no pod, and
+# Tempo's span metrics carry resource attributes instead of scrape labels.
+RECORDED_MATCHERS = ('cluster=~"$cluster"', 'namespace=~"$namespace"', 'job=~"$job"')
+RAW_MATCHERS = (*RECORDED_MATCHERS, 'pod=~"$pod"')
+SPAN_METRIC_MATCHERS = ('service=~"$job"', 'k8s_namespace_name=~"$namespace"')
+REQUIRED_VARIABLES = ("datasource", "cluster", "namespace", "job", "pod")
+# Series whose histogram buckets carry exemplars (trace ids): Tempo's metrics
+# generator derives them from the traces it stores. prometheus_client in
+# multiprocess mode writes none, so the scraped histograms never have any.
+EXEMPLAR_SOURCES = ("traces_spanmetrics_",)
 
 # A metric selector: an optional metric name followed by {label matchers}.
 _SELECTOR = re.compile(r"([A-Za-z_:][A-Za-z0-9_:]*)?\s*\{([^{}]*)\}")
@@ -45,11 +52,18 @@ def bare_metric_names(expr: str) -> list[str]:
     return names
 
 
+def required_matchers(name: str) -> tuple[str, ...]:
+    """The variable matchers a selector of metric ``name`` must have."""
+    if name.startswith(EXEMPLAR_SOURCES):
+        return SPAN_METRIC_MATCHERS
+    return RECORDED_MATCHERS if ":" in name else RAW_MATCHERS
+
+
 def selector_problems(expr: str) -> list[str]:
     """Return the selectors of ``expr`` that do not filter on the dashboard variables.
 
-    Raw metrics need both ``job=~"$job"`` and ``instance=~"$instance"``; recording
-    rules (names with a colon) are aggregated per job and need ``job=~"$job"``.
+    Raw metrics need cluster, namespace, job and pod; recording rules (names
+    with a colon) all but pod; Tempo's span metrics the service and namespace.
     """
     problems: list[str] = []
     selectors = metric_selectors(expr)
@@ -59,7 +73,7 @@ def selector_problems(expr: str) -> list[str]:
         if not name:
             problems.append(f"selector {{{matchers}}} has no metric name")
         compact = re.sub(r"\s+", "", matchers)
-        required = (JOB_MATCHER,) if ":" in name else (JOB_MATCHER, INSTANCE_MATCHER)
+        required = required_matchers(name)
         problems.extend(
             f"{name or '{...}'}: missing {matcher}"
             for matcher in required
@@ -122,7 +136,7 @@ def datasource_uid_problems(dashboard: Mapping[str, Any]) -> list[str]:
 
 
 def variable_problems(dashboard: Mapping[str, Any]) -> list[str]:
-    """Return what is missing from the datasource, job and instance template variables."""
+    """Return what is missing from the datasource, cluster, namespace, job and pod variables."""
     variables = {
         str(variable.get("name")): variable
         for variable in (dashboard.get("templating") or {}).get("list", [])
@@ -137,7 +151,7 @@ def variable_problems(dashboard: Mapping[str, Any]) -> list[str]:
         datasource.get("type") != "datasource" or datasource.get("query") != "prometheus"
     ):
         problems.append("variable 'datasource' must be of type datasource for prometheus")
-    for name in ("job", "instance"):
+    for name in REQUIRED_VARIABLES[1:]:
         variable = variables.get(name)
         if variable is not None and variable.get("datasource") != DATASOURCE_REF:
             problems.append(f"variable {name!r} must query the ${{datasource}} variable")
@@ -158,7 +172,44 @@ def dashboard_problems(dashboard: Mapping[str, Any], uid: str) -> list[str]:
         problems.append("dashboard has no panels")
     for panel in panels:
         problems.extend(panel_problems(panel))
+    problems.extend(exemplar_problems(dashboard))
+    problems.extend(ratio_fallback_problems(dashboard))
     ids = [panel.get("id") for panel in iter_panels(dashboard)]
     if len(ids) != len(set(ids)):
         problems.append("panel ids are not unique")
     return problems
+
+
+def exemplar_problems(dashboard: Mapping[str, Any]) -> list[str]:
+    """Return queries with exemplars on that read a series which cannot carry any."""
+    problems: list[str] = []
+    for panel in iter_panels(dashboard):
+        for target in panel.get("targets") or []:
+            if not target.get("exemplar"):
+                continue
+            names = [name for name, _ in metric_selectors(str(target.get("expr", "")))]
+            problems.extend(
+                f"panel {panel.get('title')!r}: {name} carries no exemplars"
+                for name in names
+                if not name.startswith(EXEMPLAR_SOURCES)
+            )
+            if not names:
+                problems.append(
+                    f"panel {panel.get('title')!r}: exemplars on a query without series"
+                )
+    return problems
+
+
+_ERROR_RATIO = re.compile(r'status=~"[45]\.\."')
+
+
+def ratio_fallback_problems(dashboard: Mapping[str, Any]) -> list[str]:
+    """Return error-ratio queries that have no series (instead of 0) while there are no errors."""
+    return [
+        f"panel {panel.get('title')!r}: {target.get('expr')!r} has no 'or 0 *' fallback"
+        for panel in iter_panels(dashboard)
+        for target in panel.get("targets") or []
+        if _ERROR_RATIO.search(str(target.get("expr", "")))
+        and "/" in str(target.get("expr", ""))
+        and " or 0 * " not in str(target.get("expr", ""))
+    ]

@@ -17,9 +17,13 @@ from typing import Any
 import yaml
 
 # Grafana variables and the value each takes in a live test.
+# "All" is .* (cluster, pod); a variable with no values at all, as namespace
+# on a Prometheus without that label, is empty and matches a missing label.
 LIVE_VARIABLES: Mapping[str, str] = {
+    "cluster": ".*",
+    "namespace": "",
     "job": "tasks-api",
-    "instance": ".*",
+    "pod": ".*",
     "__rate_interval": "1m",
     "__interval": "1m",
     "__range": "5m",
@@ -70,8 +74,9 @@ def load_dashboard(path: Path) -> dict[str, Any]:
 def dashboard_queries(path: Path) -> list[str]:
     """Return every panel PromQL expression of the dashboard at ``path``, variables substituted.
 
-    ``$job`` becomes ``tasks-api``, ``$instance`` ``.*``, ``$__rate_interval`` and
-    ``$__interval`` ``1m``, ``$__range`` ``5m``.
+    ``$job`` becomes ``tasks-api``, ``$cluster`` and ``$pod`` ``.*``,
+    ``$namespace`` empty, ``$__rate_interval`` and ``$__interval`` ``1m``,
+    ``$__range`` ``5m``.
     """
     return [substitute_variables(expr) for expr in panel_exprs(load_dashboard(Path(path)))]
 

@@ -17,8 +17,10 @@ from tests.observability.dashboard_checks import (
     bare_metric_names,
     dashboard_problems,
     datasource_uid_problems,
+    exemplar_problems,
     metric_selectors,
     panel_problems,
+    ratio_fallback_problems,
     selector_problems,
     variable_problems,
 )
@@ -33,7 +35,9 @@ from tests.observability.promql import (
 )
 
 UID = "tasks-api-service"
-RAW = 'job=~"$job", instance=~"$instance"'
+REC = 'cluster=~"$cluster", namespace=~"$namespace", job=~"$job"'
+RAW = f'{REC}, pod=~"$pod"'
+SPAN = 'service=~"$job", k8s_namespace_name=~"$namespace"'
 
 
 def _panel(**changes: Any) -> dict[str, Any]:
@@ -89,6 +93,9 @@ def test_dashboard_covers_red_saturation_database_business_and_slo() -> None:
         "tasks_api_db_pool_size",
         "tasks_api_db_pool_checked_out",
         "tasks_api_db_pool_overflow",
+        "tasks_api_db_pool_max_overflow",
+        "tasks_api_db_pool_saturation_ratio",
+        "traces_spanmetrics_latency_bucket",
         "tasks_api_db_pool_wait_seconds_bucket",
         "tasks_api_db_query_duration_seconds_bucket",
         "tasks_api_process_cpu_seconds_total",
@@ -148,19 +155,19 @@ def test_dashboard_queries_substitute_every_variable() -> None:
     assert len(queries) == len(panel_exprs(load_dashboard(DASHBOARD)))
     assert all("$" not in query for query in queries)
     joined = "\n".join(queries)
-    assert 'job=~"tasks-api", instance=~".*"' in joined
+    assert 'cluster=~".*", namespace=~"", job=~"tasks-api", pod=~".*"' in joined
     assert "[1m]" in joined
     assert "[5m]" in joined
 
 
 def test_substitute_variables_handles_both_spellings() -> None:
-    expr = 'rate(x{job=~"${job}", instance=~"$instance"}[$__rate_interval]) [$__range] $__interval'
-    assert substitute_variables(expr) == 'rate(x{job=~"tasks-api", instance=~".*"}[1m]) [5m] 1m'
+    expr = 'rate(x{job=~"${job}", pod=~"$pod"}[$__rate_interval]) [$__range] $__interval'
+    assert substitute_variables(expr) == 'rate(x{job=~"tasks-api", pod=~".*"}[1m]) [5m] 1m'
 
 
 def test_substitute_variables_rejects_an_unknown_variable() -> None:
-    with pytest.raises(ValueError, match=r"unknown variable \$cluster"):
-        substitute_variables('up{cluster="$cluster"}')
+    with pytest.raises(ValueError, match=r"unknown variable \$region"):
+        substitute_variables('up{region="$region"}')
 
 
 def test_dashboard_queries_rejects_a_file_that_is_not_a_dashboard(tmp_path: Path) -> None:
@@ -183,15 +190,31 @@ def test_selector_check_accepts_raw_metrics_with_both_filters() -> None:
 
 
 def test_selector_check_accepts_recording_rules_filtered_on_job() -> None:
-    assert selector_problems('1 - slo:sli_error:ratio_rate30d{job=~"$job", slo="latency"}') == []
+    assert selector_problems(f'1 - slo:sli_error:ratio_rate30d{{{REC}, slo="latency"}}') == []
 
 
-def test_selector_check_rejects_a_missing_instance_filter() -> None:
-    assert selector_problems('rate(m{job=~"$job"}[5m])') == ['m: missing instance=~"$instance"']
+def test_selector_check_rejects_a_missing_pod_or_namespace_filter() -> None:
+    assert selector_problems(f"rate(m{{{REC}}}[5m])") == ['m: missing pod=~"$pod"']
+    assert selector_problems('rate(m{cluster=~"$cluster", job=~"$job", pod=~"$pod"}[5m])') == [
+        'm: missing namespace=~"$namespace"'
+    ]
+
+
+def test_selector_check_wants_service_and_namespace_on_span_metrics() -> None:
+    good = f"rate(traces_spanmetrics_calls_total{{{SPAN}}}[5m])"
+    assert selector_problems(good) == []
+    assert selector_problems(f"rate(traces_spanmetrics_calls_total{{{RAW}}}[5m])") == [
+        'traces_spanmetrics_calls_total: missing service=~"$job"',
+        'traces_spanmetrics_calls_total: missing k8s_namespace_name=~"$namespace"',
+    ]
 
 
 def test_selector_check_rejects_a_recording_rule_without_job_filter() -> None:
-    assert selector_problems('slo:a:b{slo="latency"}') == ['slo:a:b: missing job=~"$job"']
+    assert selector_problems('slo:a:b{slo="latency"}') == [
+        'slo:a:b: missing cluster=~"$cluster"',
+        'slo:a:b: missing namespace=~"$namespace"',
+        'slo:a:b: missing job=~"$job"',
+    ]
 
 
 def test_selector_check_rejects_a_bare_metric() -> None:
@@ -248,13 +271,23 @@ def test_datasource_check_rejects_hard_coded_uids_anywhere() -> None:
     assert len(datasource_uid_problems(bad)) == 3
 
 
-def test_variable_check_requires_datasource_job_and_instance() -> None:
+@pytest.mark.parametrize("name", ["cluster", "namespace", "job", "pod"])
+def test_variable_check_requires_cluster_namespace_job_and_pod(name: str) -> None:
     dashboard = _dashboard(_panel())
     assert variable_problems(dashboard) == []
     dashboard["templating"] = {
-        "list": [v for v in dashboard["templating"]["list"] if v["name"] != "job"]
+        "list": [v for v in dashboard["templating"]["list"] if v["name"] != name]
     }
-    assert variable_problems(dashboard) == ["missing template variable 'job'"]
+    assert variable_problems(dashboard) == [f"missing template variable {name!r}"]
+
+
+def test_the_namespace_variable_picks_one_namespace_and_pods_may_be_all() -> None:
+    variables = {v["name"]: v for v in load_dashboard(DASHBOARD)["templating"]["list"]}
+    assert variables["namespace"]["includeAll"] is False
+    assert variables["job"]["includeAll"] is False
+    assert variables["pod"]["includeAll"] is True
+    assert variables["pod"]["allValue"] == ".*"
+    assert "$namespace" in variables["job"]["query"] and "$job" in variables["pod"]["query"]
 
 
 def test_variable_check_rejects_a_datasource_variable_of_another_type() -> None:
@@ -280,3 +313,50 @@ def test_dashboard_checker_rejects_a_dashboard_without_panels() -> None:
 def test_no_panel_hard_codes_a_rate_window() -> None:
     for expr in panel_exprs(load_dashboard(DASHBOARD)):
         assert re.search(r"\[\d+[smhd]\]", expr) is None, expr
+
+
+def _exemplar_panel(expr: str, *, exemplar: bool = True) -> dict[str, Any]:
+    panel = _panel()
+    panel["targets"][0].update(expr=expr, exemplar=exemplar)
+    return panel
+
+
+def test_latency_panels_with_exemplars_read_tempo_span_metrics() -> None:
+    dashboard = load_dashboard(DASHBOARD)
+    assert exemplar_problems(dashboard) == []
+    with_exemplars = [
+        str(target["expr"])
+        for panel in iter_panels(dashboard)
+        for target in panel.get("targets", [])
+        if target.get("exemplar")
+    ]
+    assert len(with_exemplars) >= 3
+    assert all("traces_spanmetrics_latency_bucket" in expr for expr in with_exemplars)
+
+
+def test_exemplar_check_rejects_the_scraped_histograms() -> None:
+    scraped = f"sum(rate(http_request_duration_seconds_bucket{{{RAW}}}[5m]))"
+    problems = exemplar_problems(_dashboard(_exemplar_panel(scraped)))
+    assert problems == [
+        "panel 'Request rate': http_request_duration_seconds_bucket carries no exemplars"
+    ]
+    assert exemplar_problems(_dashboard(_exemplar_panel(scraped, exemplar=False))) == []
+    traced = f"sum(rate(traces_spanmetrics_latency_bucket{{{SPAN}}}[5m]))"
+    assert exemplar_problems(_dashboard(_exemplar_panel(traced))) == []
+
+
+def test_error_ratios_fall_back_to_zero_without_errors() -> None:
+    assert ratio_fallback_problems(load_dashboard(DASHBOARD)) == []
+    bare = f'sum(rate(m{{{RAW}, status=~"5.."}}[5m])) / sum(rate(m{{{RAW}}}[5m]))'
+    assert len(ratio_fallback_problems(_dashboard(_exemplar_panel(bare, exemplar=False)))) == 1
+    total = f"sum(rate(m{{{RAW}}}[5m]))"
+    fixed = f'(sum(rate(m{{{RAW}, status=~"4.."}}[5m])) or 0 * {total}) / {total}'
+    assert ratio_fallback_problems(_dashboard(_exemplar_panel(fixed, exemplar=False))) == []
+
+
+def test_dashboard_slo_row_follows_the_slo_spec() -> None:
+    exprs = "\n".join(panel_exprs(load_dashboard(DASHBOARD)))
+    # Budgets and windows as slos.yaml defines them.
+    for window in ("5m", "30m", "1h", "2h", "6h", "1d", "3d"):
+        assert f'slo:sli_error:ratio_rate{window}{{{REC}, slo="availability"}} / 0.001' in exprs
+        assert f'slo:sli_error:ratio_rate{window}{{{REC}, slo="latency"}} / 0.01' in exprs

@@ -117,36 +117,53 @@ class Mutation:
 # Each mutation removes one safeguard from a rule; the named test group must
 # then fail, which proves that the group really tests that safeguard.
 MUTATIONS = {
-    "burn-rate-low-traffic-guard": Mutation(
+    "burn-rate-count-guard": Mutation(
         "slo-alerts.yaml",
-        'slo:sli_requests:rate1h{slo="availability"} >= 0.1',
-        'slo:sli_requests:rate1h{slo="availability"} >= 0',
-        "slo-alerts.test.yaml",
-        "availability low traffic stays silent",
+        'slo:sli_bad_requests:increase1h{job="tasks-api", slo="availability"} >= 10',
+        'slo:sli_bad_requests:increase1h{job="tasks-api", slo="availability"} >= 0',
+        "slo-drills.test.yaml",
+        "one stray error at 1 request per minute never pages",
         "TasksApiAvailabilityBudgetBurnFast",
     ),
     "burn-rate-short-window": Mutation(
         "slo-alerts.yaml",
-        'slo:sli_error:ratio_rate5m{slo="availability"} > (14.4 * 0.001)',
-        'slo:sli_error:ratio_rate5m{slo="availability"} >= 0',
+        'slo:sli_error:ratio_rate5m{job="tasks-api", slo="availability"} > (14.4 * 0.001)',
+        'slo:sli_error:ratio_rate5m{job="tasks-api", slo="availability"} >= 0',
         "slo-alerts.test.yaml",
         "availability incident pages, tickets, then resolves",
         "TasksApiAvailabilityBudgetBurnFast",
     ),
-    "pool-size-zero-guard": Mutation(
+    "absent-sli-lookback": Mutation(
+        "slo-alerts.yaml",
+        "count by (cluster, namespace, job, service) (last_over_time("
+        'http_requests_total{job="tasks-api", handler=~"/api/.*"}[1d]))',
+        'count by (cluster, namespace, job, service) (up{job="tasks-api"})',
+        "slo-drills.test.yaml",
+        "no SLI yet, or no scrape, is not a vanished SLI",
+        "TasksApiAvailabilitySLIAbsent",
+    ),
+    "pool-saturation-per-worker": Mutation(
         "operational-alerts.yaml",
-        '(sum by (namespace, job, instance) (tasks_api_db_pool_size{job="tasks-api"}) > 0)',
-        'sum by (namespace, job, instance) (tasks_api_db_pool_size{job="tasks-api"})',
+        "avg_over_time(tasks_api_db_pool_saturation_ratio",
+        "max_over_time(tasks_api_db_pool_saturation_ratio",
         "operational-alerts.test.yaml",
         "database pool with headroom, or no pool at all",
         "TasksApiDatabasePoolSaturated",
+    ),
+    "error-rate-count-guard": Mutation(
+        "operational-alerts.yaml",
+        'status=~"5.."}[5m])) >= 5',
+        'status=~"5.."}[5m])) >= 0',
+        "operational-alerts.test.yaml",
+        "5xx below the threshold, one stray error at low traffic, or outside the API",
+        "TasksApiHighErrorRate",
     ),
     "error-rate-api-filter": Mutation(
         "operational-alerts.yaml",
         'handler=~"/api/.*", status=~"5.."}[5m]))',
         'status=~"5.."}[5m]))',
         "operational-alerts.test.yaml",
-        "5xx below the threshold, on low traffic, or outside the API",
+        "5xx below the threshold, one stray error at low traffic, or outside the API",
         "TasksApiHighErrorRate",
     ),
 }

@@ -35,7 +35,10 @@ EXPECTED_ALERTS = {
     "TasksApiHighErrorRate",
     "TasksApiHighLatency",
     "TasksApiDatabasePoolSaturated",
+    "TasksApiDatabasePoolWaitSlow",
     "TasksApiTelemetryExportFailing",
+    "TasksApiAvailabilitySLIAbsent",
+    "TasksApiLatencySLIAbsent",
 }
 WINDOWS = ("5m", "30m", "1h", "2h", "6h", "1d", "3d")
 
@@ -97,7 +100,12 @@ def test_both_slos_record_every_burn_rate_window_and_the_budget() -> None:
         if "record" in rule:
             recorded.setdefault(str(rule["labels"]["slo"]), set()).add(str(rule["record"]))
     expected = {f"slo:sli_error:ratio_rate{window}" for window in (*WINDOWS, "30d")}
-    expected.add("slo:error_budget_remaining:ratio30d")
+    expected |= {f"slo:sli_bad_requests:increase{window}" for window in ("1h", "6h", "1d", "3d")}
+    expected |= {
+        "slo:error_budget_remaining:ratio30d",
+        "slo:objective:ratio",
+        "slo:error_budget:ratio",
+    }
     assert set(recorded) == {"availability", "latency"}
     for names in recorded.values():
         assert expected <= names
@@ -137,7 +145,7 @@ def test_runbook_has_an_slo_overview_and_a_section_per_alert() -> None:
 
 def test_recording_rule_exprs_lists_every_recording_rule_once_per_slo() -> None:
     exprs = recording_rule_exprs(RULES_DIR)
-    assert len(exprs) == 30
+    assert len(exprs) == 34
     assert all(expr and expr == expr.strip() for _, expr in exprs)
     assert sum(name == "slo:sli_error:ratio_rate5m" for name, _ in exprs) == 2
 

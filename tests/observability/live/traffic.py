@@ -84,3 +84,17 @@ def sign_in(traffic: Traffic) -> dict[str, str]:
         data={"username": email, "password": PASSWORD},
     ).json()["access_token"]
     return {"Authorization": f"Bearer {token}"}
+
+
+def healthy_round(traffic: Traffic) -> None:
+    """One pass over the API where every answer is a success (2xx): no error at all."""
+    auth = sign_in(traffic)
+    traffic.call("GET", "/api/v1/users/me", "/api/v1/users/me", 200, headers=auth)
+    key = {"Idempotency-Key": uuid.uuid4().hex, **auth}
+    created = traffic.call(
+        "POST", "/api/v1/tasks", "/api/v1/tasks", 201, json={"title": "healthy"}, headers=key
+    ).json()
+    traffic.call("GET", "/api/v1/tasks", "/api/v1/tasks", 200, headers=auth)
+    one = "/api/v1/tasks/{task_id}"
+    traffic.call("GET", f"/api/v1/tasks/{created['id']}", one, 200, headers=auth)
+    traffic.call("DELETE", f"/api/v1/tasks/{created['id']}", one, 204, headers=auth)
