@@ -70,6 +70,8 @@ def test_compose_runs_the_whole_stack(compose: dict[str, Any]) -> None:
         "tempo",
         "prometheus",
         "grafana",
+        "loki",
+        "alertmanager",
     }
 
 
@@ -145,10 +147,16 @@ def test_prometheus_scrapes_the_service_metrics_port_and_the_collector(
     assert sorted(RULES_DIR.glob("*.yaml")), "the glob must match the rule files"
 
 
-def test_grafana_anonymous_viewer_and_mounted_provisioning(compose: dict[str, Any]) -> None:
+def test_grafana_opens_explore_without_a_login(compose: dict[str, Any]) -> None:
+    environment = compose["services"]["grafana"]["environment"]
+    assert environment["GF_AUTH_ANONYMOUS_ENABLED"] == "true"
+    # Explore needs Editor: an anonymous Viewer cannot open it.
+    assert environment["GF_AUTH_ANONYMOUS_ORG_ROLE"] in {"Editor", "Admin"}
+    assert environment["GF_AUTH_DISABLE_LOGIN_FORM"] == "true"
+
+
+def test_grafana_mounts_its_provisioning(compose: dict[str, Any]) -> None:
     grafana = compose["services"]["grafana"]
-    assert grafana["environment"]["GF_AUTH_ANONYMOUS_ENABLED"] == "true"
-    assert grafana["environment"]["GF_AUTH_ANONYMOUS_ORG_ROLE"] == "Viewer"
     mounts = {volume.split(":")[1]: volume.split(":")[0] for volume in grafana["volumes"]}
     assert mounts["/etc/grafana/provisioning"] == "./grafana/provisioning"
     provider = _load(DASHBOARD_PROVIDERS)["providers"][0]
@@ -170,18 +178,19 @@ def test_collector_pipelines(collector: dict[str, Any]) -> None:
     service = collector["service"]
     assert "health_check" in service["extensions"]
     assert "health_check" in collector["extensions"]
-    for name in ("traces", "metrics"):
+    for name in ("traces", "metrics", "logs"):
         pipeline = service["pipelines"][name]
-        assert pipeline["receivers"] == ["otlp"]
-        assert pipeline["processors"][0] == "memory_limiter"
-        assert pipeline["processors"][-1] == "batch"
-    assert service["pipelines"]["traces"]["exporters"] == ["otlp/tempo"]
+        assert "otlp" in pipeline["receivers"]
+        assert pipeline["processors"] == ["memory_limiter"]
+    assert service["pipelines"]["traces"]["exporters"] == ["otlp_grpc/tempo"]
     assert service["pipelines"]["metrics"]["exporters"] == ["prometheus"]
+    assert service["pipelines"]["logs"]["exporters"] == ["otlp_http/loki"]
+    assert "file_log/docker" in service["pipelines"]["logs"]["receivers"]
 
 
 def test_collector_sends_traces_to_tempo_grpc(collector: dict[str, Any]) -> None:
     tempo = _load(TEMPO_CONFIG)
-    endpoint = collector["exporters"]["otlp/tempo"]["endpoint"]
+    endpoint = collector["exporters"]["otlp_grpc/tempo"]["endpoint"]
     assert endpoint.split(":")[0] == "tempo"
     grpc = tempo["distributor"]["receivers"]["otlp"]["protocols"]["grpc"]["endpoint"]
     assert _port(endpoint) == _port(grpc)
