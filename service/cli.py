@@ -24,7 +24,7 @@ def _settings_and_logging() -> Settings:
 
 
 def _serve(_: argparse.Namespace) -> int:
-    from service.serving import serve
+    from service.server.serving import serve
 
     return serve(_settings_and_logging())
 
@@ -57,7 +57,7 @@ def _migrate(args: argparse.Namespace) -> int:
 
 
 def _probe(args: argparse.Namespace) -> int:
-    from service.probe import probe
+    from service.server.probe import probe
 
     return probe(args.url, args.timeout)
 

@@ -5,7 +5,7 @@ alerts and dashboards under observability/ read exactly these series (names
 are written as exposed; prometheus_client keeps a counter's `_total` suffix).
 
 Multiprocess mode: under gunicorn, PROMETHEUS_MULTIPROC_DIR is set before
-prometheus_client is first imported (see service.serving), so every worker
+prometheus_client is first imported (see service.server.serving), so every worker
 writes its values to files there and the master's /metrics endpoint merges
 them. Counters and histograms are summed over all processes, including
 workers that have exited (nothing is lost when a worker is replaced); gauges

@@ -10,8 +10,12 @@ import httpx
 import pytest
 from prometheus_client import values
 
-from service import gunicorn_conf
-from service.serving import MULTIPROC_ENV, ensure_multiprocess_metrics, prepare_multiprocess_dir
+from service.server import hooks as server_hooks
+from service.server.serving import (
+    MULTIPROC_ENV,
+    ensure_multiprocess_metrics,
+    prepare_multiprocess_dir,
+)
 from service.telemetry.prometheus import ProcessCollector, forget_process, read_process_stats
 from tests.conftest import make_settings
 from tests.support.server import free_port
@@ -104,7 +108,7 @@ def test_the_master_forgets_a_worker_it_finds_gone(
 ) -> None:
     monkeypatch.setenv(MULTIPROC_ENV, str(tmp_path))
     (tmp_path / "gauge_livemin_303.db").write_bytes(b"")
-    hooks = gunicorn_conf.hooks(make_settings("sqlite+aiosqlite:///x.db"))
+    hooks = server_hooks.hooks(make_settings("sqlite+aiosqlite:///x.db"))
     hooks["worker_exit"](SimpleNamespace(), SimpleNamespace(pid=303))
     hooks["child_exit"](SimpleNamespace(), SimpleNamespace(pid=404))
     assert list(tmp_path.iterdir()) == []
@@ -116,7 +120,7 @@ def test_the_master_serves_metrics_of_itself_and_its_workers(
     monkeypatch.setenv(MULTIPROC_ENV, str(tmp_path))
     port = free_port()
     settings = make_settings("sqlite+aiosqlite:///x.db", host="127.0.0.1", metrics_port=port)
-    hooks = gunicorn_conf.hooks(settings)
+    hooks = server_hooks.hooks(settings)
     arbiter = SimpleNamespace(WORKERS={os.getppid(): object()})
     hooks["when_ready"](arbiter)
     try:

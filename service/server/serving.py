@@ -14,10 +14,11 @@ from typing import Any
 import structlog
 from gunicorn.app.base import BaseApplication
 
-from service import gunicorn_conf
 from service.config import Settings
+from service.server.hooks import hooks
+from service.server.options import gunicorn_options
 
-log = structlog.get_logger("service.serving")
+log = structlog.get_logger("service.server")
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
@@ -29,7 +30,7 @@ class TasksApiApplication(BaseApplication):  # type: ignore[misc]
         super().__init__()
 
     def load_config(self) -> None:
-        options = gunicorn_conf.gunicorn_options(self.settings) | gunicorn_conf.hooks(self.settings)
+        options = gunicorn_options(self.settings) | hooks(self.settings)
         for key, value in options.items():
             self.cfg.set(key, value)
 

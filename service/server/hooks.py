@@ -1,8 +1,7 @@
-"""gunicorn options and server hooks for `tasks-api serve`."""
+"""gunicorn server hooks of `tasks-api serve`: multiprocess metrics, per-worker telemetry."""
 
 from __future__ import annotations
 
-import math
 import os
 from typing import TYPE_CHECKING, Any
 
@@ -13,33 +12,6 @@ if TYPE_CHECKING:
 
     from gunicorn.arbiter import Arbiter
     from gunicorn.workers.base import Worker
-
-
-def gunicorn_options(settings: Settings) -> dict[str, Any]:
-    """gunicorn settings derived from the tasks-api settings."""
-    return {
-        "bind": [f"{settings.host}:{settings.port}"],
-        "workers": settings.web_concurrency,
-        "worker_class": "service.worker.DrainingUvicornWorker",
-        # A worker gets SIGTERM, drains, then finishes in-flight requests: gunicorn
-        # must wait for both before it kills it.
-        "graceful_timeout": math.ceil(
-            settings.drain_delay_seconds + settings.graceful_timeout_seconds
-        ),
-        "timeout": 30,
-        "keepalive": settings.keepalive_seconds,
-        "max_requests": settings.max_requests,
-        "max_requests_jitter": settings.max_requests_jitter,
-        "control_socket_disable": True,
-        "proc_name": "tasks-api",
-        "accesslog": None,
-        "errorlog": "-",
-        "loglevel": settings.log_level.lower(),
-        "logger_class": "service.gunicorn_logging.StructlogGunicornLogger",
-        "forwarded_allow_ips": "*",
-        "worker_tmp_dir": None,
-        "preload_app": False,
-    }
 
 
 class ServerHooks:

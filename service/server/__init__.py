@@ -1,0 +1,1 @@
+"""The server process: gunicorn master, draining uvicorn workers, their hooks, the probe."""
