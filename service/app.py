@@ -12,7 +12,7 @@ from starlette.middleware.gzip import GZipMiddleware
 
 from service import health
 from service.config import Settings, load_settings
-from service.core.errors import install_error_handlers
+from service.core.handlers import install_error_handlers
 from service.core.lifecycle import ShutdownState, process_shutdown
 from service.core.logging import configure_logging
 from service.core.middleware import (

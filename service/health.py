@@ -13,8 +13,9 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 
-from service.core.errors import problem_response, problem_responses
 from service.core.lifecycle import ShutdownState
+from service.core.openapi import problem_responses
+from service.core.problem import problem_response
 from service.db.migrate import current_revision, head_revision
 from service.version import VERSION
 

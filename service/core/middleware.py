@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 import time
 import uuid
@@ -14,7 +13,8 @@ from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.core.errors import PROBLEM_JSON, PayloadTooLarge, problem_body
+from service.core.errors import PayloadTooLarge
+from service.core.problem import send_problem
 
 REQUEST_ID_HEADER = "x-request-id"
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:+=/-]{1,128}$")
@@ -46,29 +46,6 @@ def route_template(scope: Scope) -> str | None:
         scope[_ROUTE_TEMPLATE] = get_route_name(Request(scope), should_include_root_path=False)
     template: str | None = scope[_ROUTE_TEMPLATE]
     return template
-
-
-async def send_problem(send: Send, scope: Scope, status: int, code: str, detail: str) -> None:
-    """Send a complete problem+json response from middleware."""
-    body = problem_body(
-        status=status,
-        code=code,
-        detail=detail,
-        instance=scope.get("path", ""),
-        request_id=(scope.get("state") or {}).get("request_id"),
-    )
-    payload = json.dumps(body).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", PROBLEM_JSON.encode()),
-                (b"content-length", str(len(payload)).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": payload})
 
 
 class RequestContextMiddleware:

@@ -1,11 +1,28 @@
-"""Helpers for documenting response headers and links in the OpenAPI schema."""
+"""Helpers for the OpenAPI document: problem+json responses, response headers and links."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from http import HTTPStatus
 from typing import Any
 
+from service.core.problem import PROBLEM_JSON, Problem
+
 Responses = dict[int | str, dict[str, Any]]
+
+
+def problem_responses(*statuses: int) -> Responses:
+    """OpenAPI response entries (problem+json) for the given statuses."""
+    # `model` registers the Problem component (FastAPI files it under application/json);
+    # the problem+json entry, the media type actually sent, refers to the same schema.
+    return {
+        status: {
+            "model": Problem,
+            "description": HTTPStatus(status).phrase,
+            "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        }
+        for status in statuses
+    }
 
 
 def header(

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.pool import NullPool
 
 from service.config import Settings
+from service.db.errors import translate_driver_errors
 from service.db.pool import PoolGuard
 from service.telemetry import database as db_telemetry
 
@@ -84,6 +85,8 @@ def create_engine(settings: Settings, *, pooled: bool = True) -> AsyncEngine:
     else:
         # Dead and silent pooled connections are found without a ping per checkout.
         PoolGuard().install(engine.sync_engine)
+        # After PoolGuard, which marks command timeouts as disconnects first.
+        translate_driver_errors(engine.sync_engine)
     if pooled:
         # Metrics: statement durations of the serving engine.
         db_telemetry.observe_engine(engine)

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from service.config import Settings
 from service.db.engine import create_engine
+from service.db.errors import driver_cause
 
 # One constant key: every tasks-api migrate run on a database serialises on it.
 ADVISORY_LOCK_KEY = 0x7A5C_0A91
@@ -110,20 +111,20 @@ async def migrate(settings: Settings, *, check: bool = False) -> MigrationResult
     """Upgrade to head (or, with `check`, only read the current revision)."""
     try:
         return await _locked_run(settings, check)
-    except TimeoutError:
-        raise MigrationError(
-            f"database at {settings.safe_database_url} did not answer within "
-            f"{settings.db_connect_timeout_seconds:g} s"
-        ) from None
-    except OSError as error:
-        raise MigrationError(
-            f"cannot connect to the database at {settings.safe_database_url}: "
-            f"{error.strerror or type(error).__name__}"
-        ) from None
     except MigrationError:
         raise
     except Exception as error:
-        cause = getattr(error, "orig", None) or error
+        cause = driver_cause(error)
+        if isinstance(cause, TimeoutError):
+            raise MigrationError(
+                f"database at {settings.safe_database_url} did not answer within "
+                f"{settings.db_connect_timeout_seconds:g} s"
+            ) from None
+        if isinstance(cause, OSError):
+            raise MigrationError(
+                f"cannot connect to the database at {settings.safe_database_url}: "
+                f"{cause.strerror or type(cause).__name__}"
+            ) from None
         raise MigrationError(
             f"migration failed on {settings.safe_database_url}: {type(cause).__name__}"
         ) from None

@@ -13,11 +13,12 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import URL
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.db import pool as db_pool
 from service.db.engine import create_engine, create_session_factory
+from service.db.errors import driver_cause, is_database_unavailable
 from tests.conftest import make_settings
 from tests.support.proxy import Mode, StallingProxy
 
@@ -64,8 +65,9 @@ async def test_connection_dropped_while_refused_fails_then_pool_recovers(
 ) -> None:
     await _backend_pid(engine)
     proxy.set_mode(Mode.REFUSE)
-    with pytest.raises(DBAPIError):
+    with pytest.raises(DBAPIError) as refused:
         await _backend_pid(engine)
+    assert is_database_unavailable(refused.value)
     proxy.set_mode(Mode.FORWARD)
     assert await _backend_pid(engine) > 0
 
@@ -79,8 +81,11 @@ async def test_command_timeout_discards_the_silent_connections(
             for connection in (first, second)
         }
     proxy.stall(forward_new=True)  # both pooled connections go silent; new ones work
-    with pytest.raises(TimeoutError):  # asyncpg's command timeout, after 1.5 s
+    # asyncpg's command timeout, after 1.5 s, raised as the outage it is.
+    with pytest.raises(OperationalError) as timed_out:
         await _backend_pid(engine)
+    assert isinstance(driver_cause(timed_out.value), TimeoutError)
+    assert is_database_unavailable(timed_out.value)
     # The other silent connection is not handed out (it would time out too): the
     # next checkout opens a fresh connection, which answers.
     assert await asyncio.wait_for(_backend_pid(engine), 1.0) not in pooled
@@ -94,9 +99,11 @@ async def test_silent_idle_connection_is_not_handed_out(
     assert await _backend_pid(engine) == first, "a live idle connection is kept"
     proxy.stall()
     # The ping fails, and the connection that replaces it cannot be opened in time.
-    with pytest.raises(TimeoutError):
+    with pytest.raises(OperationalError) as timed_out:
         async with engine.connect():
             pytest.fail("the silent connection was handed out unpinged")
+    assert isinstance(driver_cause(timed_out.value), TimeoutError)
+    assert is_database_unavailable(timed_out.value)
     proxy.heal()
     assert await _backend_pid(engine) != first
 

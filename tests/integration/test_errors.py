@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 
 import httpx
@@ -10,11 +11,13 @@ from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from pydantic import BaseModel, Field
 from sqlalchemy import text
+from sqlalchemy.engine import URL
 
 from service.app import create_app
-from service.config import Settings
 from service.core.lifecycle import ShutdownState
-from service.db.engine import DbSession
+from service.db.engine import DbSession, create_engine
+from tests.conftest import make_settings
+from tests.support.server import free_port
 
 PROBLEM_KEYS = {"type", "title", "status", "detail", "instance", "code", "request_id"}
 
@@ -25,9 +28,14 @@ class Payload(BaseModel):
 
 
 @pytest.fixture(scope="module")
-async def error_app(settings: Settings) -> AsyncIterator[FastAPI]:
-    """The app with a few extra routes that fail on purpose."""
-    app = create_app(settings, shutdown=ShutdownState())
+async def error_app(database_url: URL) -> AsyncIterator[FastAPI]:
+    """The app with a few extra routes that fail on purpose.
+
+    A 500 ms statement timeout gives asyncpg a command timeout of 1.5 s.
+    """
+    app = create_app(
+        make_settings(database_url, db_statement_timeout_ms=500), shutdown=ShutdownState()
+    )
 
     @app.post("/test/echo")
     async def echo(payload: Payload) -> Payload:
@@ -41,9 +49,30 @@ async def error_app(settings: Settings) -> AsyncIterator[FastAPI]:
     async def bad_sql(session: DbSession) -> None:
         await session.execute(text("SELECT * FROM no_such_table WHERE secret = 'hunter2'"))
 
-    @app.get("/test/slow-db")
-    async def slow_db(session: DbSession) -> None:
-        raise TimeoutError
+    @app.get("/test/own-timeout")
+    async def own_timeout() -> None:
+        raise TimeoutError("an HTTP call of our own gave up")
+
+    @app.get("/test/own-connection-error")
+    async def own_connection_error() -> None:
+        raise ConnectionRefusedError(111, "an HTTP call of our own was refused")
+
+    @app.get("/test/unreachable-db")
+    async def unreachable_db() -> None:
+        # A real driver failure: asyncpg connecting to a port nothing listens on.
+        nowhere = make_settings(database_url.set(host="127.0.0.1", port=free_port()))
+        engine = create_engine(nowhere, pooled=False)
+        try:
+            async with engine.connect() as connection:
+                await connection.execute(text("SELECT 1"))
+        finally:
+            await engine.dispose()
+
+    @app.get("/test/silent-db")
+    async def silent_db(session: DbSession) -> None:
+        # The server never cancels this statement: asyncpg's command timeout ends it.
+        await session.execute(text("SET LOCAL statement_timeout = 0"))
+        await session.execute(text("SELECT pg_sleep(30)"))
 
     async with LifespanManager(app):
         yield app
@@ -117,7 +146,32 @@ async def test_database_error_never_shows_sql(
     assert "SELECT * FROM" not in logged.out + logged.err
 
 
-async def test_database_timeout_is_503_with_retry_after(http: httpx.AsyncClient) -> None:
-    response = await http.get("/test/slow-db")
+async def test_a_timeout_outside_the_driver_is_a_defect(http: httpx.AsyncClient) -> None:
+    response = await http.get("/test/own-timeout")
+    body = _assert_problem(response, 500, "internal_error")
+    assert "retry-after" not in response.headers
+    assert "gave up" not in str(body)
+
+
+async def test_a_connection_error_outside_the_driver_is_a_defect(http: httpx.AsyncClient) -> None:
+    response = await http.get("/test/own-connection-error")
+    _assert_problem(response, 500, "internal_error")
+    assert "retry-after" not in response.headers
+
+
+@pytest.mark.postgres
+async def test_an_unreachable_database_is_503_with_retry_after(http: httpx.AsyncClient) -> None:
+    response = await http.get("/test/unreachable-db")
     _assert_problem(response, 503, "database_unavailable")
     assert response.headers["retry-after"] == "5"
+
+
+@pytest.mark.postgres
+async def test_a_database_that_stops_answering_is_503_with_retry_after(
+    http: httpx.AsyncClient,
+) -> None:
+    started = time.monotonic()
+    response = await http.get("/test/silent-db")
+    _assert_problem(response, 503, "database_unavailable")
+    assert response.headers["retry-after"] == "5"
+    assert time.monotonic() - started < 15, "the command timeout did not end the statement"

@@ -14,6 +14,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 from sqlalchemy import text
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from structlog.testing import capture_logs
 
 from service.app import create_app
@@ -36,9 +37,10 @@ async def traced_app(settings: Settings) -> AsyncIterator[FastAPI]:
     async def bad_sql(session: DbSession) -> None:
         await session.execute(text("SELECT * FROM no_such_table WHERE secret = 'hunter2'"))
 
-    @app.get("/test/timeout")
-    async def timeout() -> None:
-        raise TimeoutError
+    @app.get("/test/pool-timeout")
+    async def pool_timeout() -> None:
+        # Raised by hand as the pool raises it when no connection frees up in time.
+        raise PoolTimeoutError("QueuePool limit reached")
 
     async with LifespanManager(app):
         yield app
@@ -116,11 +118,12 @@ async def test_unhandled_exception_is_recorded_without_sql(
 async def test_handled_server_error_is_recorded(
     http: httpx.AsyncClient, memory: InMemorySpanExporter
 ) -> None:
-    response = await http.get("/test/timeout")
+    response = await http.get("/test/pool-timeout")
     assert response.status_code == 503
     server = server_span(memory)
     assert server.status.status_code is StatusCode.ERROR
-    assert [event["exception.type"] for event in exception_events(server)] == ["TimeoutError"]
+    recorded = [event["exception.type"] for event in exception_events(server)]
+    assert recorded == ["sqlalchemy.exc.TimeoutError"]
 
 
 async def test_client_errors_leave_the_span_unset(

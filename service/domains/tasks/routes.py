@@ -7,11 +7,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request, Response, status
 
-from service.core.errors import problem_responses
 from service.core.openapi import (
     BEARER_CHALLENGE_HEADER,
     RETRY_AFTER_HEADER,
     header,
+    problem_responses,
     with_headers,
     with_links,
 )

@@ -7,8 +7,13 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response, status
 from fastapi.security import OAuth2PasswordRequestForm
 
-from service.core.errors import problem_responses
-from service.core.openapi import BEARER_CHALLENGE_HEADER, RETRY_AFTER_HEADER, header, with_headers
+from service.core.openapi import (
+    BEARER_CHALLENGE_HEADER,
+    RETRY_AFTER_HEADER,
+    header,
+    problem_responses,
+    with_headers,
+)
 from service.core.security import request_settings
 from service.db.engine import DbSession
 from service.domains.users import service as users_service
