@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -69,7 +69,6 @@ def prometheus(
 # Panels whose series come from Tempo's metrics generator, which cannot run here.
 NOT_PRODUCED_HERE = "traces_spanmetrics_"
 ERROR_RATIO_PANELS = ("API 5xx ratio", "5xx ratio by route", "4xx ratio by route")
-SCRAPES = 2.5  # seconds: more than two scrapes at the 1 s interval
 
 
 def _all_queries() -> list[str]:
@@ -94,39 +93,61 @@ def _values(prometheus: PrometheusServer, expr: str) -> list[float]:
     return [float(sample["value"][1]) for sample in prometheus.query(expr)]
 
 
-@pytest.fixture(scope="module")
-def healthy_traffic(service: ServiceProcess) -> Traffic:
-    """Requests that all succeed, sent before any error, over several scrapes.
+def _scraped(prometheus: PrometheusServer, before: Counter[Any], traffic: Traffic) -> None:
+    """Wait until Prometheus has scraped everything sent so far.
 
-    A counter's first scrape is its baseline (rate() cannot see a series' first
-    increase), so the rounds are spread over scrapes, as steady traffic is.
+    A counter's first scrape is only its baseline (rate() cannot see the
+    increase that created a series), so rounds of traffic are sent scrapes
+    apart, as steady traffic is.
     """
+    total = sum((before + traffic.counted).values())
+    assert _wait_for_count(prometheus, total) == total
+
+
+@pytest.fixture(scope="module")
+def healthy_traffic(service: ServiceProcess, prometheus: PrometheusServer) -> Traffic:
+    """Requests that all succeed, sent before any error, in rounds scraped one by one."""
     with httpx.Client(base_url=service.base_url, timeout=10) as client:
         traffic = Traffic(client)
         for _ in range(3):
             healthy_round(traffic)
-            time.sleep(SCRAPES)
+            _scraped(prometheus, Counter(), traffic)
     return traffic
 
 
-def _send_traffic(service: ServiceProcess, proxy: TcpProxy) -> Traffic:
+def _send_traffic(
+    service: ServiceProcess, prometheus: PrometheusServer, proxy: TcpProxy, before: Traffic
+) -> Traffic:
     with httpx.Client(base_url=service.base_url, timeout=10) as client:
         traffic = Traffic(client)
-        # Twice, a few scrapes apart: the second round makes the 4xx series' rates.
+        # Twice, scraped in between: the second round makes the 4xx series' rates.
         api_round(traffic)
-        time.sleep(SCRAPES)
+        _scraped(prometheus, before.counted, traffic)
         api_round(traffic)
         auth = sign_in(traffic)
         proxy.set_mode(Mode.REFUSE)
         try:
             # The first 503 creates the series; the later ones make its rate.
-            for pause in (SCRAPES, 0, 0):
+            traffic.call("GET", "/api/v1/tasks", "/api/v1/tasks", 503, headers=auth)
+            _scraped(prometheus, before.counted, traffic)
+            for _ in range(2):
                 traffic.call("GET", "/api/v1/tasks", "/api/v1/tasks", 503, headers=auth)
-                time.sleep(pause)
         finally:
             proxy.set_mode(Mode.FORWARD)
         service.wait_ready(timeout=15)
     return traffic
+
+
+def _ratios(
+    prometheus: PrometheusServer, title: str, ok: Callable[[list[float]], bool]
+) -> list[float]:
+    """The values of an error-ratio panel, once ``ok`` holds or after 20 s."""
+    deadline = time.monotonic() + 20
+    while True:
+        values = _values(prometheus, _panel_query(title))
+        if (values and ok(values)) or time.monotonic() > deadline:
+            return values
+        time.sleep(0.5)
 
 
 def _wait_for_count(
@@ -162,7 +183,7 @@ def test_every_panel_and_recording_rule_has_data_on_a_healthy_service(
     assert statuses <= {"200", "201", "204"}, "a healthy service answers no error"
     assert _empty_queries(prometheus, queries, timeout=30) == []
     for title in ERROR_RATIO_PANELS:
-        values = _values(prometheus, _panel_query(title))
+        values = _ratios(prometheus, title, lambda v: all(value == 0 for value in v))
         assert values and all(value == 0 for value in values), (title, values)
 
 
@@ -173,7 +194,7 @@ def test_every_panel_and_recording_rule_has_data_after_errors(
     healthy_traffic: Traffic,
 ) -> None:
     queries = _all_queries()
-    traffic = _send_traffic(service, database_proxy)
+    traffic = _send_traffic(service, prometheus, database_proxy, healthy_traffic)
     sent: Counter[Any] = healthy_traffic.counted + traffic.counted
     total = sum(sent.values())
 
@@ -185,7 +206,7 @@ def test_every_panel_and_recording_rule_has_data_after_errors(
     assert {"200", "201", "204", "401", "404", "409", "422", "503"} <= statuses
     assert _empty_queries(prometheus, queries, timeout=30) == []
     for title in ERROR_RATIO_PANELS:
-        values = _values(prometheus, _panel_query(title))
+        values = _ratios(prometheus, title, lambda v: max(v) > 0)
         assert values and max(values) > 0, (title, values)
 
 
