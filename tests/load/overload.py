@@ -284,6 +284,10 @@ def generate(
     return [Outcome(**json.loads(line)) for line in output.read_text().splitlines() if line]
 
 
+def _ms(value: float | None) -> str:
+    return "n/a" if value is None else f"{value} ms"
+
+
 def format_overload(
     summary: OverloadSummary, *, created: int, committed: int, probe_timeout: float
 ) -> list[str]:
@@ -302,10 +306,10 @@ def format_overload(
         f"| closed-loop peak (wrk, same mix) | {summary.peak_rps:.0f} req/s |",
         f"| offered | {summary.planned_rps:.0f} req/s for {summary.duration:g} s "
         f"({summary.requests} requests; {summary.sent_late} sent > {LATE_MS:g} ms late, "
-        f"send lag p99 {summary.send_lag_p99_ms} ms) |",
+        f"send lag p99 {_ms(summary.send_lag_p99_ms)}) |",
         f"| goodput (2xx in time) | {summary.goodput_rps:.0f} req/s = "
-        f"{summary.goodput_ratio} of the peak; 2xx p99 {summary.success_p99_ms} ms |",
-        f"| shed (503 + Retry-After) | {summary.shed}, p99 {summary.shed_p99_ms} ms |",
+        f"{summary.goodput_ratio} of the peak; 2xx p99 {_ms(summary.success_p99_ms)} |",
+        f"| shed (503 + Retry-After) | {summary.shed}, p99 {_ms(summary.shed_p99_ms)} |",
         f"| answers by status | {answers} |",
         f"| no answer | {failed} |",
         f"| probes | {probes} |",

@@ -10,7 +10,12 @@ import pytest
 from tests.load.checks import Check, holds, make_check, ratio, throughput_checks
 from tests.load.loadgen import SCENARIOS
 from tests.load.openloop import Outcome
-from tests.load.overload import overload_checks, percentile, summarise_outcomes
+from tests.load.overload import (
+    format_overload,
+    overload_checks,
+    percentile,
+    summarise_outcomes,
+)
 from tests.load.report import facts_of
 
 
@@ -138,6 +143,9 @@ def test_overload_summary_that_meets_the_bar() -> None:
     assert summary.answers == {"200": 80, "201": 20, "503+Retry-After": 300}
     checks = overload_checks(summary, created=20, missing=0, probe_timeout=2.0)
     assert [check.passed for check in checks] == [True, True, True, True]
+    table = format_overload(summary, created=20, committed=20, probe_timeout=2.0)
+    assert "| shed (503 + Retry-After) | 300, p99 4.0 ms |" in table
+    assert "| goodput (2xx in time) | 100 req/s = 0.909 of the peak; 2xx p99 30.0 ms |" in table
 
 
 def test_overload_summary_of_a_server_that_queues() -> None:
@@ -162,6 +170,11 @@ def test_overload_summary_of_a_server_that_queues() -> None:
     assert [check.passed for check in checks] == [False, False, False, False]
     assert "nothing was shed" in checks[1].note
     assert "over the timeout" in checks[2].note
+    table = "\n".join(format_overload(summary, created=0, committed=7, probe_timeout=2.0))
+    assert "| shed (503 + Retry-After) | 0, p99 n/a |" in table
+    assert "/healthz p99 > 2000 ms, 98/100 answered 200; /readyz p99 7.0 ms" in table
+    assert "| no answer | timeout 60 |" in table
+    assert "rows of the run in the database: 7 |" in table
 
 
 def test_overload_summary_needs_a_duration() -> None:

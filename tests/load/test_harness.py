@@ -8,6 +8,7 @@ import pytest
 
 from tests.load import bench, profile
 from tests.load.chart import write_chart
+from tests.load.checks import make_check
 from tests.load.loadgen import LoadGeneratorError, RunResult, parse_result
 from tests.load.report import build_report, facts_of, format_table, summarise
 from tests.load.sink import OtlpSink
@@ -107,6 +108,27 @@ def test_report_exit_status_follows_the_targets() -> None:
     report = build_report(slow, FACTS, SETTINGS)
     assert report["all_targets_met"] is False
     assert format_table(report).count("**missed**") == 3
+
+
+def test_report_carries_the_overload_and_its_verdict() -> None:
+    missed = make_check("overload: goodput / closed-loop peak", 0.4, ">=", 0.8)
+    report = build_report(
+        THREE_WAY,
+        FACTS,
+        SETTINGS,
+        overload={"table": ["| overload (open loop) | |", "|---|---|"]},
+        overload_checks=[missed],
+    )
+    assert report["all_targets_met"] is False
+    table = format_table(report)
+    assert "| overload (open loop) | |" in table
+    assert "| overload: goodput / closed-loop peak | 0.4 | >= 0.8 |  | **missed** |" in table
+    # Only the overload ran: the memory and cold-start targets are still evaluated.
+    alone = build_report([], FACTS, SETTINGS, overload_checks=[missed])
+    assert [c["name"] for c in alone["checks"]][:2] == [
+        "RSS per worker after load, MB",
+        "cold start to /readyz 200, s",
+    ]
 
 
 def test_report_needs_the_service_and_the_bare_runs_of_a_scenario() -> None:
