@@ -7,9 +7,9 @@ import asyncio
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from service.config import load_settings
+from service.config import load_migration_settings
 from service.db.base import Base
-from service.db.engine import create_engine
+from service.db.engine import create_migration_engine
 from service.domains import load_models
 
 load_models()
@@ -34,7 +34,7 @@ def _run_with(connection: Connection) -> None:
 
 
 async def _run_online() -> None:
-    engine = create_engine(load_settings(), pooled=False)
+    engine = create_migration_engine(load_migration_settings())
     try:
         async with engine.connect() as connection:
             await connection.run_sync(_run_with)
@@ -44,9 +44,9 @@ async def _run_online() -> None:
 
 
 def _run_offline() -> None:
-    settings = load_settings()
+    settings = load_migration_settings()
     context.configure(
-        url=settings.database_url.get_secret_value(),
+        url=settings.migration_url.get_secret_value(),
         target_metadata=target_metadata,
         literal_binds=True,
         render_as_batch=settings.is_sqlite,

@@ -10,16 +10,20 @@ from collections.abc import Sequence
 
 import structlog
 
-from service.config import Settings, load_settings
+from service.config import MigrationSettings, Settings, load_migration_settings, load_settings
 from service.core.logging import configure_logging
 from service.version import VERSION
 
 log = structlog.get_logger("service.cli")
 
 
+def _configure_logging(settings: MigrationSettings) -> None:
+    configure_logging(settings.log_level, settings.log_format, settings.is_development)
+
+
 def _settings_and_logging() -> Settings:
     settings = load_settings()
-    configure_logging(settings.log_level, settings.log_format, settings.is_development)
+    _configure_logging(settings)
     return settings
 
 
@@ -32,7 +36,10 @@ def _serve(_: argparse.Namespace) -> int:
 def _migrate(args: argparse.Namespace) -> int:
     from service.db.migrate import MigrationError, head_revision, migrate
 
-    settings = _settings_and_logging()
+    # Database and migration settings only: serve-only settings (JWT_SECRET, API
+    # timeouts) are neither required nor applied.
+    settings = load_migration_settings()
+    _configure_logging(settings)
     # Each applied revision gets a log line; the rest of alembic stays quiet.
     migration_log = logging.getLogger("alembic.runtime.migration")
     migration_log.setLevel(logging.INFO)

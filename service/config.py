@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from enum import StrEnum
 from functools import cached_property
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeVar
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -25,21 +25,86 @@ class Environment(StrEnum):
     PRODUCTION = "production"
 
 
-class Settings(BaseSettings):
-    """Every setting of tasks-api; the README has a table of them."""
+_SETTINGS_CONFIG = SettingsConfigDict(
+    env_prefix="", case_sensitive=False, extra="ignore", frozen=True
+)
 
-    model_config = SettingsConfigDict(
-        env_prefix="", case_sensitive=False, extra="ignore", frozen=True
-    )
+
+def _database_url(value: SecretStr) -> SecretStr:
+    # libpq URLs (postgresql://, postgres://) become asyncpg URLs here, once.
+    return SecretStr(normalise_database_url(value.get_secret_value()))
+
+
+class MigrationSettings(BaseSettings):
+    """What `tasks-api migrate` needs: the database, its own timeouts, logging.
+
+    Nothing serve-only (no JWT secret, no API timeouts): the migration Job must not
+    carry a signing key it never uses, nor fail on the API's statement timeout.
+    """
+
+    model_config = _SETTINGS_CONFIG
 
     environment: Environment = Environment.DEVELOPMENT
     database_url: SecretStr = SecretStr("sqlite+aiosqlite:///./tasks.db")
+    # A direct connection for migrations (bypassing PgBouncer, possibly a schema owner).
+    migration_database_url: SecretStr | None = None
+    db_connect_timeout_seconds: float = Field(default=3.0, gt=0, le=60)
+    db_pgbouncer: bool = False
+    migration_lock_timeout_seconds: float = Field(default=300.0, gt=0, le=86_400)
+    migration_ddl_lock_timeout_ms: int = Field(default=10_000, ge=0, le=3_600_000)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    log_format: Literal["json", "console"] | None = None
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_driver(cls, value: SecretStr) -> SecretStr:
+        return _database_url(value)
+
+    @field_validator("migration_database_url")
+    @classmethod
+    def _known_migration_driver(cls, value: SecretStr | None) -> SecretStr | None:
+        return None if value is None or not value.get_secret_value() else _database_url(value)
+
+    @property
+    def is_development(self) -> bool:
+        """Whether development conveniences (docs, console logs) apply."""
+        return self.environment is Environment.DEVELOPMENT
+
+    @cached_property
+    def is_sqlite(self) -> bool:
+        """Whether the embedded SQLite database is in use."""
+        return make_url(self.database_url.get_secret_value()).get_backend_name() == "sqlite"
+
+    @property
+    def safe_database_url(self) -> str:
+        """The database URL with its password masked, for logs."""
+        url = make_url(self.database_url.get_secret_value())
+        return url.render_as_string(hide_password=True)
+
+    @property
+    def migration_url(self) -> SecretStr:
+        """The URL migrations connect with: MIGRATION_DATABASE_URL, else DATABASE_URL."""
+        return self.migration_database_url or self.database_url
+
+    @property
+    def safe_migration_url(self) -> str:
+        """The migrations' URL with its password masked, for messages."""
+        url = make_url(self.migration_url.get_secret_value())
+        return url.render_as_string(hide_password=True)
+
+
+class Settings(MigrationSettings):
+    """Every setting of `tasks-api serve`; the README has a table of them."""
+
     db_pool_size: int = Field(default=10, ge=1, le=200)
     db_max_overflow: int = Field(default=10, ge=0, le=200)
     db_pool_timeout_seconds: float = Field(default=5.0, gt=0, le=120)
-    db_connect_timeout_seconds: float = Field(default=3.0, gt=0, le=60)
     db_statement_timeout_ms: int = Field(default=5000, ge=0, le=600_000)
-    db_pgbouncer: bool = False
 
     jwt_secret: SecretStr | None = None
     jwt_issuer: str = "tasks-api"
@@ -47,8 +112,6 @@ class Settings(BaseSettings):
     access_token_ttl_seconds: int = Field(default=900, ge=30, le=86_400)
     refresh_token_ttl_seconds: int = Field(default=1_209_600, ge=300, le=7_776_000)
 
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
-    log_format: Literal["json", "console"] | None = None
     cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
     docs_enabled: bool | None = None
 
@@ -65,23 +128,12 @@ class Settings(BaseSettings):
     # Passwords hashed at once per worker; each argon2id hash holds 64 MiB while it runs.
     password_hash_concurrency: int = Field(default=1, ge=1, le=16)
 
-    @field_validator("log_level", mode="before")
-    @classmethod
-    def _upper_level(cls, value: object) -> object:
-        return value.upper() if isinstance(value, str) else value
-
     @field_validator("cors_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
         if isinstance(value, str):
             return tuple(part.strip() for part in value.split(",") if part.strip())
         return value
-
-    @field_validator("database_url")
-    @classmethod
-    def _known_driver(cls, value: SecretStr) -> SecretStr:
-        # libpq URLs (postgresql://, postgres://) become asyncpg URLs here, once.
-        return SecretStr(normalise_database_url(value.get_secret_value()))
 
     @model_validator(mode="after")
     def _secrets_outside_development(self) -> Settings:
@@ -97,11 +149,6 @@ class Settings(BaseSettings):
         return self
 
     @property
-    def is_development(self) -> bool:
-        """Whether development conveniences (docs, console logs) apply."""
-        return self.environment is Environment.DEVELOPMENT
-
-    @property
     def docs(self) -> bool:
         """Whether /docs and /openapi.json are served."""
         return self.is_development if self.docs_enabled is None else self.docs_enabled
@@ -111,16 +158,8 @@ class Settings(BaseSettings):
         """The signing key; the development default only ever applies in development."""
         return self.jwt_secret.get_secret_value() if self.jwt_secret else DEV_JWT_SECRET
 
-    @cached_property
-    def is_sqlite(self) -> bool:
-        """Whether the embedded SQLite database is in use."""
-        return make_url(self.database_url.get_secret_value()).get_backend_name() == "sqlite"
 
-    @property
-    def safe_database_url(self) -> str:
-        """The database URL with its password masked, for logs."""
-        url = make_url(self.database_url.get_secret_value())
-        return url.render_as_string(hide_password=True)
+_AnySettings = TypeVar("_AnySettings", bound=MigrationSettings)
 
 
 def _describe(error: ValidationError) -> str:
@@ -132,10 +171,19 @@ def _describe(error: ValidationError) -> str:
     return f"invalid setting {field}: {message}"
 
 
-def load_settings() -> Settings:
-    """Read the settings; on any invalid value print one line and exit with status 2."""
+def _load(kind: type[_AnySettings]) -> _AnySettings:
     try:
-        return Settings()
+        return kind()
     except ValidationError as error:
         sys.stderr.write(f"tasks-api: {_describe(error)}\n")
         raise SystemExit(2) from None
+
+
+def load_settings() -> Settings:
+    """Read the settings of `serve`; on any invalid value print one line and exit with status 2."""
+    return _load(Settings)
+
+
+def load_migration_settings() -> MigrationSettings:
+    """Read the settings of `migrate` only (nothing serve-only is required); exit 2 if invalid."""
+    return _load(MigrationSettings)

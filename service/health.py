@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -16,7 +17,7 @@ from starlette.applications import Starlette
 from service.core.lifecycle import ShutdownState
 from service.core.openapi import problem_responses
 from service.core.problem import problem_response
-from service.db.migrate import current_revision, head_revision
+from service.db.migrate import SchemaState, current_revision, head_revision, schema_state
 from service.version import VERSION
 
 READINESS_TIMEOUT_SECONDS = 1.0
@@ -51,32 +52,74 @@ async def healthz() -> Health:
     return Health(status="ok", version=VERSION)
 
 
-async def _check_database(engine: AsyncEngine) -> dict[str, str]:
-    checks = {"database": "ok", "schema": "ok"}
+@dataclass
+class ReadinessVerdict:
+    """Every readiness check's state (for the answer) and whether the instance is ready."""
+
+    checks: dict[str, str]
+    ready: bool
+
+
+class _AheadNotice:
+    """Logs, once per process and pair of revisions, that a newer release migrated the schema."""
+
+    def __init__(self) -> None:
+        self.reported: tuple[str | None, str | None] | None = None
+
+    def report(self, current: str | None, head: str | None) -> None:
+        if self.reported == (current, head):
+            return
+        self.reported = (current, head)
+        log.warning("schema_ahead_of_code", database_revision=current, code_revision=head)
+
+
+_ahead_notice = _AheadNotice()
+
+
+def _schema_check(current: str | None) -> tuple[SchemaState, str]:
+    head = head_revision()
+    state = schema_state(current)
+    if state is SchemaState.AT_HEAD:
+        return state, "ok"
+    if state is SchemaState.AHEAD:
+        _ahead_notice.report(current, head)
+        return state, f"ahead: database at {current}, newer than this code's {head}"
+    return state, f"behind: database at {current or 'empty'}, code at {head}"
+
+
+async def _check_database(engine: AsyncEngine) -> tuple[SchemaState, dict[str, str]]:
     try:
         async with asyncio.timeout(READINESS_TIMEOUT_SECONDS), engine.connect() as connection:
             await connection.execute(text("SELECT 1"))
             current = await current_revision(connection)
     except Exception as error:
         log.warning("readiness_database_failed", error=type(error).__name__)
-        return {"database": "unavailable", "schema": "unknown"}
-    head = head_revision()
-    if current != head:
-        checks["schema"] = f"behind: database at {current or 'empty'}, code at {head}"
-    return checks
+        return SchemaState.UNKNOWN, {"database": "unavailable", "schema": "unknown"}
+    state, schema = _schema_check(current)
+    return state, {"database": "ok", "schema": schema}
 
 
-async def readiness_checks(app: Starlette) -> dict[str, str]:
-    """Every readiness check and its state; the verdict goes to `app.state.on_readiness`."""
+# Ready when the database answers and the schema is at the code's head or ahead of it
+# (expand/contract: the code of the previous release keeps working on a newer schema,
+# which is what a rolling upgrade and a rollback run on).
+_READY_SCHEMA_STATES = frozenset({SchemaState.AT_HEAD, SchemaState.AHEAD})
+
+
+async def readiness_checks(app: Starlette) -> ReadinessVerdict:
+    """Every readiness check and the verdict; both go to the app's telemetry callbacks."""
     shutdown: ShutdownState = app.state.shutdown
     if shutdown.draining:
-        checks = {"shutdown": "draining"}
+        verdict = ReadinessVerdict(checks={"shutdown": "draining"}, ready=False)
     else:
-        checks = await _check_database(app.state.engine)
+        state, checks = await _check_database(app.state.engine)
+        verdict = ReadinessVerdict(checks=checks, ready=state in _READY_SCHEMA_STATES)
+        on_schema_state = getattr(app.state, "on_schema_state", None)
+        if callable(on_schema_state):
+            on_schema_state(state)
     set_ready = getattr(app.state, "on_readiness", None)
     if callable(set_ready):
-        set_ready(all(state == "ok" for state in checks.values()))
-    return checks
+        set_ready(verdict.ready)
+    return verdict
 
 
 @router.get(
@@ -85,7 +128,8 @@ async def readiness_checks(app: Starlette) -> dict[str, str]:
     summary="Readiness",
     description=(
         "200 when the database answers within 1 s and its schema is at the code's head "
-        "revision; 503 problem+json naming each failing check, and 503 from the moment "
+        "revision or at a newer one (a newer release migrated it); 503 problem+json naming "
+        "each failing check when the schema is behind or empty, and from the moment "
         "shutdown begins."
     ),
     response_model=Readiness,
@@ -93,15 +137,15 @@ async def readiness_checks(app: Starlette) -> dict[str, str]:
 )
 async def readyz(request: Request) -> Any:
     """Report whether this instance should receive traffic."""
-    checks = await readiness_checks(request.app)
-    failing = {name: state for name, state in checks.items() if state not in ("ok",)}
-    if failing:
+    verdict = await readiness_checks(request.app)
+    if not verdict.ready:
+        failing = {name: state for name, state in verdict.checks.items() if state != "ok"}
         detail = "; ".join(f"{name}: {state}" for name, state in failing.items())
         return problem_response(
             request,
             status=503,
             code="not_ready",
             detail=f"Not ready: {detail}.",
-            extra={"checks": checks},
+            extra={"checks": verdict.checks},
         )
-    return JSONResponse({"status": "ready", "checks": checks})
+    return JSONResponse({"status": "ready", "checks": verdict.checks})

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.pool import NullPool
 
-from service.config import Settings
+from service.config import MigrationSettings, Settings
 from service.db.errors import translate_driver_errors
 from service.db.pool import PoolGuard
 from service.telemetry import database as db_telemetry
@@ -32,26 +32,34 @@ def _pgbouncer_statement_name() -> str:
     return f"__asyncpg_{uuid.uuid4().hex}__"
 
 
+# Transaction-pooling PgBouncer: no statement caches, never-repeating statement names.
+PGBOUNCER_CONNECT_ARGS: dict[str, Any] = {
+    "statement_cache_size": 0,
+    "prepared_statement_cache_size": 0,
+    "prepared_statement_name_func": _pgbouncer_statement_name,
+}
+
+
 def engine_options(settings: Settings) -> dict[str, Any]:
     """Keyword arguments for create_async_engine derived from the settings."""
     if settings.is_sqlite:
         return {"connect_args": {"timeout": settings.db_connect_timeout_seconds}}
+    server_settings = {"application_name": "tasks-api"}
+    if not settings.db_pgbouncer:
+        server_settings["statement_timeout"] = str(settings.db_statement_timeout_ms)
     connect_args: dict[str, Any] = {
         "timeout": settings.db_connect_timeout_seconds,
-        "server_settings": {
-            "application_name": "tasks-api",
-            "statement_timeout": str(settings.db_statement_timeout_ms),
-        },
+        "server_settings": server_settings,
     }
     if settings.db_statement_timeout_ms:
-        # The client-side bound catches a server that stopped answering entirely.
+        # The client-side bound catches a server that stopped answering entirely (and
+        # is the only bound behind PgBouncer when the role sets no statement_timeout).
         connect_args["command_timeout"] = settings.db_statement_timeout_ms / 1000 + 1
     if settings.db_pgbouncer:
-        connect_args |= {
-            "statement_cache_size": 0,
-            "prepared_statement_cache_size": 0,
-            "prepared_statement_name_func": _pgbouncer_statement_name,
-        }
+        # PgBouncer refuses a statement_timeout startup parameter (unless it is told to
+        # ignore it, and then it is lost): behind it, set it on the role instead
+        # (README, "Behind PgBouncer").
+        connect_args |= PGBOUNCER_CONNECT_ARGS
     return {
         "pool_size": settings.db_pool_size,
         "max_overflow": settings.db_max_overflow,
@@ -68,6 +76,25 @@ def _enable_sqlite_foreign_keys(dbapi_connection: Any, _: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+def create_migration_engine(settings: MigrationSettings) -> AsyncEngine:
+    """An unpooled engine on the migrations' URL, without the API's timeouts.
+
+    No statement_timeout and no client command timeout: an index build or a
+    backfill may run for minutes, and the runner bounds its own waits (the
+    advisory lock, DDL locks) with MIGRATION_* settings.
+    """
+    url = make_url(settings.migration_url.get_secret_value())
+    connect_args: dict[str, Any] = {"timeout": settings.db_connect_timeout_seconds}
+    if url.get_backend_name() != "sqlite":
+        connect_args["server_settings"] = {"application_name": "tasks-api-migrate"}
+        if settings.db_pgbouncer and settings.migration_database_url is None:
+            connect_args |= PGBOUNCER_CONNECT_ARGS
+    engine = create_async_engine(url, poolclass=NullPool, connect_args=connect_args)
+    if url.get_backend_name() == "sqlite":
+        event.listen(engine.sync_engine, "connect", _enable_sqlite_foreign_keys)
+    return engine
 
 
 def create_engine(settings: Settings, *, pooled: bool = True) -> AsyncEngine:

@@ -75,6 +75,7 @@ def instrument_app(app: FastAPI) -> None:
     app.add_middleware(HttpMetricsMiddleware)
     record_handled_server_errors(app)
     app.state.on_readiness = metrics.set_readiness
+    app.state.on_schema_state = metrics.set_schema_state
 
 
 def start_worker(settings: Settings, engine: AsyncEngine) -> None:

@@ -100,6 +100,14 @@ READINESS = Gauge(
     "1 when the last readiness check passed, 0 otherwise (minimum over live workers).",
     multiprocess_mode="livemin",
 )
+SCHEMA_STATE = Gauge(
+    "tasks_api_schema_state",
+    "1 for the state of the database schema relative to this build's migrations at the last "
+    "readiness check (at_head, ahead, behind, unknown), 0 for the others.",
+    ("state",),
+    multiprocess_mode="livemax",
+)
+SCHEMA_STATES: Final = ("at_head", "ahead", "behind", "unknown")
 BUILD_INFO = Gauge(
     "tasks_api_build_info",
     "Always 1; the version label names the running build.",
@@ -131,6 +139,12 @@ def mark_process_serving() -> None:
 def set_readiness(ready: bool) -> None:
     """Record this worker's latest readiness verdict."""
     READINESS.set(1 if ready else 0)
+
+
+def set_schema_state(state: str) -> None:
+    """Record where the schema stood at this worker's latest readiness check."""
+    for known in SCHEMA_STATES:
+        SCHEMA_STATE.labels(state=known).set(1 if known == state else 0)
 
 
 def count_export_failures(signal: str, items: int) -> None:

@@ -92,15 +92,21 @@ def running_service(
     cwd: Path | None = None,
     wait: bool = True,
     args: tuple[str, ...] = ("serve",),
+    python: str | Path | None = None,
 ) -> Iterator[ServiceProcess]:
-    """Start `python -m service serve` on free ports; stop it (SIGTERM) afterwards."""
+    """Start `python -m service serve` on free ports; stop it (SIGTERM) afterwards.
+
+    `cwd` also selects the code: `python -m` imports the `service` package of the
+    working directory when it has one. `python` is another interpreter (a release's
+    own environment); the default is this one.
+    """
     port, metrics_port = free_port(), free_port()
     env = service_env({"PORT": str(port), "METRICS_PORT": str(metrics_port), **(extra_env or {})})
     workdir = cwd or Path(tempfile.mkdtemp(prefix="tasks-api-run-"))
     log_path = workdir / f"service-{port}.log"
     with log_path.open("wb") as log_file:
         process = subprocess.Popen(
-            [sys.executable, "-m", "service", *args],
+            [str(python or sys.executable), "-m", "service", *args],
             cwd=workdir,
             env=env,
             stdout=log_file,

@@ -80,7 +80,7 @@ def test_production_without_secret_exits_2_with_one_line() -> None:
 
 
 def test_invalid_setting_exits_2_naming_the_variable() -> None:
-    result = _run_cli({"WEB_CONCURRENCY": "many"}, "migrate")
+    result = _run_cli({"WEB_CONCURRENCY": "many"}, "serve")
     assert result.returncode == 2
     assert result.stderr.strip() == (
         "tasks-api: invalid setting WEB_CONCURRENCY: "
@@ -90,7 +90,7 @@ def test_invalid_setting_exits_2_naming_the_variable() -> None:
 
 @pytest.mark.parametrize("value", ["0", "17", "two"])
 def test_password_hash_concurrency_out_of_bounds_exits_2(value: str) -> None:
-    result = _run_cli({"PASSWORD_HASH_CONCURRENCY": value}, "migrate")
+    result = _run_cli({"PASSWORD_HASH_CONCURRENCY": value}, "serve")
     assert result.returncode == 2
     assert result.stderr.startswith("tasks-api: invalid setting PASSWORD_HASH_CONCURRENCY: ")
     assert "Traceback" not in result.stderr
