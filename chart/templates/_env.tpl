@@ -58,6 +58,26 @@ OTEL_RESOURCE_ATTRIBUTES: {{ join "," $attrs | quote }}
 {{- end -}}
 
 {{/*
+Environment of the migration Job, as a flat map of strings: what `tasks-api migrate`
+reads (service.config.MigrationSettings), nothing serve-only. The API's statement and
+pool timeouts do not apply to migrations; MIGRATION_* bound the lock waits instead.
+*/}}
+{{- define "tasks-api.migrationConfigData" -}}
+{{- $c := .Values.config -}}
+{{- $m := .Values.migrations -}}
+{{- if ge (float64 $m.lockTimeoutSeconds) (float64 $m.activeDeadlineSeconds) }}
+{{- fail "migrations.lockTimeoutSeconds must be below migrations.activeDeadlineSeconds, so that a Job waiting for another migration fails with its own message before its deadline" }}
+{{- end -}}
+ENVIRONMENT: {{ .Values.environment | quote }}
+LOG_LEVEL: {{ $c.logLevel | quote }}
+LOG_FORMAT: {{ $c.logFormat | quote }}
+DB_CONNECT_TIMEOUT_SECONDS: {{ $c.dbConnectTimeoutSeconds | toString | quote }}
+DB_PGBOUNCER: {{ $c.dbPgbouncer | toString | quote }}
+MIGRATION_LOCK_TIMEOUT_SECONDS: {{ $m.lockTimeoutSeconds | toString | quote }}
+MIGRATION_DDL_LOCK_TIMEOUT_MS: {{ $m.ddlLockTimeoutMs | toString | quote }}
+{{- end -}}
+
+{{/*
 Downward API variables: the service turns them into k8s.* resource attributes.
 */}}
 {{- define "tasks-api.downwardEnv" -}}
@@ -78,9 +98,9 @@ Downward API variables: the service turns them into k8s.* resource attributes.
 {{/*
 envFrom and env of a container that runs the service, as container keys. Call with
 (dict "root" $ "migration" BOOL): the migration Job, a pre-install hook, runs before the
-ConfigMap and the release's Secret exist, so it gets the settings as values and reads the
-hook Secret (tasks-api.secretEnv). Every such container gets the same variables from this
-one definition.
+ConfigMap and the release's Secret exist, so it gets its own settings as values
+(tasks-api.migrationConfigData) and reads the hook Secret (tasks-api.secretEnv). Every
+such container gets its variables from this one definition.
 */}}
 {{- define "tasks-api.containerEnv" -}}
 {{- $root := .root -}}
@@ -96,7 +116,7 @@ envFrom:
 {{ end -}}
 env:
   {{- if .migration }}
-  {{- range $name, $value := include "tasks-api.configData" $root | fromYaml }}
+  {{- range $name, $value := include "tasks-api.migrationConfigData" $root | fromYaml }}
   - name: {{ $name }}
     value: {{ $value | toString | quote }}
   {{- end }}

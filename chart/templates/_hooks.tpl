@@ -4,23 +4,29 @@ and the body of a test container.
 */ -}}
 
 {{/*
-Annotations of the migration hooks. "phase" is "secret" or "job": the hook Secret
-gets the lower weight (Helm) / wave (Argo CD) so it exists before the Job's pod.
-Helm runs both as pre-install,pre-upgrade hooks; Argo CD as PreSync hooks. The
-Secret is removed by Helm once the hooks succeeded; Argo CD keeps it (it holds the
-same data as the regular Secret) until the next sync replaces it.
+Annotations of the migration hooks. "phase" is "prerequisite" (the hook Secret and the
+migration NetworkPolicy) or "job": prerequisites get the lower weight (Helm) / wave
+(Argo CD), so that the Job's pod finds its credentials and its egress already there,
+also on the first install under a default-deny NetworkPolicy. Helm runs them as
+pre-install,pre-upgrade hooks and removes the prerequisites once every hook succeeded;
+the Job stays until the next hook run (migrations.deletePolicy), and Helm prints its
+logs when it fails (hook-output-log-policy, Helm 3.18 and newer). Argo CD runs them as
+PreSync hooks and replaces them at the next sync.
 */}}
 {{- define "tasks-api.hookAnnotations" -}}
 {{- $values := .root.Values -}}
-{{- $isSecret := eq .phase "secret" -}}
+{{- $prerequisite := eq .phase "prerequisite" -}}
 {{- if $values.argocd.enabled -}}
 argocd.argoproj.io/hook: PreSync
-argocd.argoproj.io/sync-wave: {{ ternary "-10" "-5" $isSecret | quote }}
+argocd.argoproj.io/sync-wave: {{ ternary "-10" "-5" $prerequisite | quote }}
 argocd.argoproj.io/hook-delete-policy: BeforeHookCreation
 {{- else -}}
 helm.sh/hook: pre-install,pre-upgrade
-helm.sh/hook-weight: {{ ternary "-10" "-5" $isSecret | quote }}
-helm.sh/hook-delete-policy: {{ ternary "before-hook-creation,hook-succeeded" $values.migrations.deletePolicy $isSecret }}
+helm.sh/hook-weight: {{ ternary "-10" "-5" $prerequisite | quote }}
+helm.sh/hook-delete-policy: {{ ternary "before-hook-creation,hook-succeeded" $values.migrations.deletePolicy $prerequisite }}
+{{- if not $prerequisite }}
+helm.sh/hook-output-log-policy: hook-failed
+{{- end }}
 {{- end -}}
 {{- end -}}
 

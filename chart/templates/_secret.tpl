@@ -42,38 +42,62 @@ true
 {{- end -}}
 
 {{/*
-The secretKeyRef env entries of DATABASE_URL and JWT_SECRET. Call with
-(dict "root" $ "migration" BOOL): the migration Job reads the hook Secret instead of the
-release's one, and migrationExistingSecret / existingSecretKeys.migrationDatabaseUrl
-when they are set.
+Where the migration Job's MIGRATION_DATABASE_URL comes from, as YAML {name, key}, or
+nothing when migrations use DATABASE_URL: secret.migrationExistingSecret (key
+existingSecretKeys.migrationDatabaseUrl, else existingSecretKeys.databaseUrl), the
+database's existing Secret under existingSecretKeys.migrationDatabaseUrl, or the hook
+Secret when secret.migrationDatabaseUrl is given.
+*/}}
+{{- define "tasks-api.migrationUrlRef" -}}
+{{- $s := .Values.secret -}}
+{{- $keys := $s.existingSecretKeys -}}
+{{- $dbExisting := include "tasks-api.databaseExistingSecret" . -}}
+{{- if $s.migrationExistingSecret -}}
+name: {{ $s.migrationExistingSecret }}
+key: {{ $keys.migrationDatabaseUrl | default $keys.databaseUrl }}
+{{- else if and $keys.migrationDatabaseUrl $dbExisting -}}
+name: {{ $dbExisting }}
+key: {{ $keys.migrationDatabaseUrl }}
+{{- else if $s.migrationDatabaseUrl -}}
+name: {{ include "tasks-api.migrationSecretName" . }}
+key: MIGRATION_DATABASE_URL
+{{- end -}}
+{{- end -}}
+
+{{/*
+The secretKeyRef env entries of a container. Call with (dict "root" $ "migration" BOOL).
+The API gets DATABASE_URL and JWT_SECRET. The migration Job gets DATABASE_URL (from the
+hook Secret when the chart makes it: it runs before the release's Secret exists) and
+MIGRATION_DATABASE_URL when one is configured, and never the JWT key: `tasks-api
+migrate` needs database settings only.
 */}}
 {{- define "tasks-api.secretEnv" -}}
 {{- $s := .root.Values.secret -}}
 {{- $keys := $s.existingSecretKeys -}}
 {{- $own := ternary (include "tasks-api.migrationSecretName" .root) (include "tasks-api.secretName" .root) .migration -}}
-{{- $dbName := include "tasks-api.databaseExistingSecret" .root -}}
-{{- $dbKey := $keys.databaseUrl -}}
-{{- if and .migration $keys.migrationDatabaseUrl -}}
-{{- $dbKey = $keys.migrationDatabaseUrl -}}
-{{- end -}}
-{{- if and .migration $s.migrationExistingSecret -}}
-{{- $dbName = $s.migrationExistingSecret -}}
-{{- else if not $dbName -}}
-{{- $dbName = $own -}}
-{{- $dbKey = "DATABASE_URL" -}}
-{{- end -}}
-{{- $jwtName := include "tasks-api.jwtExistingSecret" .root | default $own -}}
-{{- $jwtKey := ternary "JWT_SECRET" $keys.jwtSecret (eq $jwtName $own) -}}
+{{- $dbName := include "tasks-api.databaseExistingSecret" .root | default $own -}}
+{{- $dbKey := ternary "DATABASE_URL" $keys.databaseUrl (eq $dbName $own) -}}
 - name: DATABASE_URL
   valueFrom:
     secretKeyRef:
       name: {{ $dbName }}
       key: {{ $dbKey }}
+{{- if .migration }}
+{{- with include "tasks-api.migrationUrlRef" .root | fromYaml }}
+- name: MIGRATION_DATABASE_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ .name }}
+      key: {{ .key }}
+{{- end }}
+{{- else }}
+{{- $jwtName := include "tasks-api.jwtExistingSecret" .root | default $own }}
 - name: JWT_SECRET
   valueFrom:
     secretKeyRef:
       name: {{ $jwtName }}
-      key: {{ $jwtKey }}
+      key: {{ ternary "JWT_SECRET" $keys.jwtSecret (eq $jwtName $own) }}
+{{- end }}
 {{- end -}}
 
 {{/*
@@ -92,6 +116,21 @@ DATABASE_URL: {{ $url | b64enc | quote }}
 {{- fail "secret.jwtSecret must be at least 32 bytes long" }}
 {{- end }}
 JWT_SECRET: {{ $jwt | b64enc | quote }}
+{{- end }}
+{{- end -}}
+
+{{/*
+Data (base64) of the migration Job's hook Secret: the chart-made DATABASE_URL and
+secret.migrationDatabaseUrl; empty when both come from existing Secrets.
+*/}}
+{{- define "tasks-api.migrationSecretData" -}}
+{{- if not (include "tasks-api.databaseExistingSecret" .) }}
+{{- $url := required "secret.databaseUrl is required (or set secret.existingSecret or secret.databaseExistingSecret)" .Values.secret.databaseUrl }}
+DATABASE_URL: {{ $url | b64enc | quote }}
+{{- end }}
+{{- $ref := include "tasks-api.migrationUrlRef" . | fromYaml }}
+{{- if and .Values.secret.migrationDatabaseUrl (eq ($ref.name | toString) (include "tasks-api.migrationSecretName" .)) }}
+MIGRATION_DATABASE_URL: {{ .Values.secret.migrationDatabaseUrl | b64enc | quote }}
 {{- end }}
 {{- end -}}
 

@@ -32,6 +32,9 @@ VALUE_OF = {
     "ENVIRONMENT": "environment",
     "DATABASE_URL": "secret.databaseUrl",
     "JWT_SECRET": "secret.jwtSecret",
+    "MIGRATION_DATABASE_URL": "secret.migrationDatabaseUrl",
+    "MIGRATION_LOCK_TIMEOUT_SECONDS": "migrations.lockTimeoutSeconds",
+    "MIGRATION_DDL_LOCK_TIMEOUT_MS": "migrations.ddlLockTimeoutMs",
     "PORT": None,  # the container port "http" (8000), which probes and Service use
     "METRICS_PORT": None,  # the container port "metrics" (9000)
 }

@@ -6,6 +6,7 @@ import copy
 
 import pytest
 
+from service.config import MigrationSettings
 from tests.chart.invariants import hook_order_violations
 from tests.chart.tools import RELEASE, Manifest, find_object, of_kind
 
@@ -65,10 +66,13 @@ def test_helm_hooks_run_before_install_and_upgrade(default_objects: list[Manifes
     )
     regular = find_object(default_objects, "Secret", RELEASE)
     assert "annotations" not in regular["metadata"], "the Deployment's Secret is no hook"
-    assert regular["data"] == find_object(default_objects, "Secret", HOOK_SECRET)["data"]
+    hook_data = find_object(default_objects, "Secret", HOOK_SECRET)["data"]
+    # The Job gets the database URL only: the signing key never leaves the regular Secret.
+    assert hook_data == {"DATABASE_URL": regular["data"]["DATABASE_URL"]}
+    assert set(regular["data"]) == {"DATABASE_URL", "JWT_SECRET"}
 
 
-def test_migration_job_runs_migrate_with_the_app_environment(
+def test_migration_job_runs_migrate_with_its_own_settings_only(
     default_objects: list[Manifest],
 ) -> None:
     job = _job(default_objects)
@@ -80,11 +84,19 @@ def test_migration_job_runs_migrate_with_the_app_environment(
     assert migrate["args"] == ["migrate"]
     assert migrate["image"] == api["image"]
     assert spec["restartPolicy"] == "Never"
-    # Same settings as the API, inline: the ConfigMap does not exist at pre-install time.
+    # Inline (the ConfigMap does not exist at pre-install time), and only what `migrate`
+    # reads: no API statement or pool timeout applies to migrations.
     inline = {e["name"]: e["value"] for e in migrate["env"] if "value" in e}
-    assert inline == config
+    migration_variables = {name.upper() for name in MigrationSettings.model_fields}
+    assert set(inline) == migration_variables - {"DATABASE_URL", "MIGRATION_DATABASE_URL"}
+    assert {k: v for k, v in inline.items() if k in config} == {
+        k: config[k] for k in inline if k in config
+    }
+    assert inline["MIGRATION_LOCK_TIMEOUT_SECONDS"] == "180"
+    assert inline["MIGRATION_DDL_LOCK_TIMEOUT_MS"] == "10000"
+    assert "DB_STATEMENT_TIMEOUT_MS" not in inline
     assert "envFrom" not in migrate
-    assert _secret_refs(migrate) == {"DATABASE_URL": HOOK_SECRET, "JWT_SECRET": HOOK_SECRET}
+    assert _secret_refs(migrate) == {"DATABASE_URL": HOOK_SECRET}
     assert _secret_refs(api) == {"DATABASE_URL": RELEASE, "JWT_SECRET": RELEASE}
     # The release's ServiceAccount is not created yet either.
     assert "serviceAccountName" not in spec
@@ -103,7 +115,7 @@ def test_existing_secret_replaces_both_chart_secrets(rendered: dict[str, list[Ma
     (migrate,) = _job(objects)["spec"]["template"]["spec"]["containers"]
     (api,) = find_object(objects, "Deployment", RELEASE)["spec"]["template"]["spec"]["containers"]
     expected = {"DATABASE_URL": "tasks-api-credentials", "JWT_SECRET": "tasks-api-credentials"}
-    assert _secret_refs(migrate) == expected
+    assert _secret_refs(migrate) == {"DATABASE_URL": "tasks-api-credentials"}
     assert _secret_refs(api) == expected
     assert _job(objects)["metadata"]["annotations"]["helm.sh/hook-delete-policy"] == (
         "before-hook-creation,hook-succeeded"

@@ -126,7 +126,7 @@ def test_cloudnativepg_secret_key_uri_and_a_separate_jwt_secret(
     expected = {"DATABASE_URL": ("tasks-db-app", "uri"), "JWT_SECRET": ("tasks-api-jwt", "key")}
     api, migrate = _api_and_migrate(objects)
     assert _secret_refs(api) == expected
-    assert _secret_refs(migrate) == expected
+    assert _secret_refs(migrate) == {"DATABASE_URL": expected["DATABASE_URL"]}
     assert of_kind(objects, "Secret") == []
 
 
@@ -145,9 +145,12 @@ def test_only_the_value_no_existing_secret_holds_is_in_the_chart_secret(helm: Pa
         "DATABASE_URL": ("tasks-db-app", "uri"),
         "JWT_SECRET": (RELEASE, "JWT_SECRET"),
     }
-    assert _secret_refs(migrate)["JWT_SECRET"] == (f"{RELEASE}-migrate", "JWT_SECRET")
-    for secret in of_kind(objects, "Secret"):
-        assert set(secret["data"]) == {"JWT_SECRET"}
+    # The migration Job needs no JWT key, and its database URL is in an existing Secret:
+    # no hook Secret at all.
+    assert _secret_refs(migrate) == {"DATABASE_URL": ("tasks-db-app", "uri")}
+    (secret,) = of_kind(objects, "Secret")
+    assert secret["metadata"]["name"] == RELEASE
+    assert set(secret["data"]) == {"JWT_SECRET"}
 
 
 def test_the_migration_job_may_read_its_own_url(helm: Path) -> None:
@@ -163,8 +166,8 @@ def test_the_migration_job_may_read_its_own_url(helm: Path) -> None:
     api, migrate = _api_and_migrate(objects)
     assert _secret_refs(api)["DATABASE_URL"] == ("tasks-credentials", "DATABASE_URL")
     assert _secret_refs(migrate) == {
-        "DATABASE_URL": ("tasks-db-owner", "uri"),
-        "JWT_SECRET": ("tasks-credentials", "JWT_SECRET"),
+        "DATABASE_URL": ("tasks-credentials", "DATABASE_URL"),
+        "MIGRATION_DATABASE_URL": ("tasks-db-owner", "uri"),
     }
 
 

@@ -21,45 +21,12 @@ import subprocess
 import tarfile
 from pathlib import Path
 
+from tests.rollout.expand_migration import write_expand_migration
 from tests.support.server import PROJECT_ROOT
 
 RELEASE_FILES = ("service", "migrations", "alembic.ini")
 # What `uv sync` needs to install a commit's locked dependencies.
 PROJECT_FILES = ("pyproject.toml", "uv.lock", "README.md")
-DRILL_REVISION = "drill_expand"
-DRILL_COLUMN = "drill_note"
-DRILL_TABLE = "drill_audit"
-
-_EXPAND_ONLY_MIGRATION = '''"""Test-only expand step: a nullable column and a new table.
-
-Revision ID: {revision}
-Revises: {down_revision}
-"""
-
-import sqlalchemy as sa
-from alembic import op
-
-revision = "{revision}"
-down_revision = "{down_revision}"
-branch_labels = None
-depends_on = None
-
-
-def upgrade() -> None:
-    with op.batch_alter_table("task") as batch:
-        batch.add_column(sa.Column("{column}", sa.Text(), nullable=True))
-    op.create_table(
-        "{table}",
-        sa.Column("id", sa.Integer(), primary_key=True),
-        sa.Column("note", sa.Text(), nullable=False),
-    )
-
-
-def downgrade() -> None:
-    op.drop_table("{table}")
-    with op.batch_alter_table("task") as batch:
-        batch.drop_column("{column}")
-'''
 
 
 def _ignore_caches(_: str, names: list[str]) -> set[str]:
@@ -78,22 +45,10 @@ def copy_release(source: Path, target: Path) -> Path:
     return target
 
 
-def add_expand_migration(release: Path, down_revision: str) -> str:
-    """Add the test-only expand migration on top of `down_revision`; returns its revision."""
-    text = _EXPAND_ONLY_MIGRATION.format(
-        revision=DRILL_REVISION,
-        down_revision=down_revision,
-        column=DRILL_COLUMN,
-        table=DRILL_TABLE,
-    )
-    (release / "migrations" / "versions" / f"9999_{DRILL_REVISION}.py").write_text(text)
-    return DRILL_REVISION
-
-
 def next_release(target: Path, current_head: str) -> Path:
     """This tree plus one expand-only migration: the release an upgrade brings."""
     release = copy_release(PROJECT_ROOT, target)
-    add_expand_migration(release, current_head)
+    write_expand_migration(release / "migrations" / "versions", current_head)
     return release
 
 

@@ -19,7 +19,8 @@ from sqlalchemy.engine import URL
 
 from service.db.migrate import ADVISORY_LOCK_KEY, head_revision
 from tests.resilience.api import asyncpg_dsn, rows
-from tests.rollout.releases import DRILL_COLUMN, next_release
+from tests.rollout.expand_migration import DRILL_COLUMN
+from tests.rollout.releases import next_release
 from tests.support.databases import url_string
 from tests.support.server import PROJECT_ROOT, service_env
 
