@@ -15,6 +15,7 @@ VALUE_SETS = {
     "argocd": VALUE_SETS_DIR / "argocd-values.yaml",
     "openshift": VALUE_SETS_DIR / "openshift-values.yaml",
     "cloudnativepg": VALUE_SETS_DIR / "cloudnativepg-values.yaml",
+    "e2e": VALUE_SETS_DIR / "e2e-values.yaml",
 }
 
 
