@@ -28,9 +28,12 @@ def _settings_and_logging() -> Settings:
 
 
 def _serve(_: argparse.Namespace) -> int:
+    # The settings first: importing gunicorn reads WEB_CONCURRENCY itself, and an invalid
+    # value would end in its traceback instead of our one-line exit 2.
+    settings = _settings_and_logging()
     from service.server.serving import serve
 
-    return serve(_settings_and_logging())
+    return serve(settings)
 
 
 def _migrate(args: argparse.Namespace) -> int:
