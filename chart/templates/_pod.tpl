@@ -65,11 +65,10 @@ nodeSelector:
 tolerations:
   {{- toYaml . | nindent 2 }}
 {{- end }}
-{{- if .affinity }}
-{{- with $values.affinity }}
+{{- $affinity := ternary $values.affinity (.ownAffinity | default dict) (eq .affinity true) }}
+{{- with $affinity }}
 affinity:
   {{- toYaml . | nindent 2 }}
-{{- end }}
 {{- end }}
 {{- end -}}
 

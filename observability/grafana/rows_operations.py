@@ -94,6 +94,19 @@ def health_row() -> Row:
                 (Target(f"min by (pod) (tasks_api_readiness{{{SEL}}})", "{{pod}}"),),
             ),
             Panel(
+                "Schema state by pod",
+                "Where the database schema stands relative to each pod's code: at_head, ahead "
+                "(a newer release migrated it: old code still running, e.g. mid-rollout or "
+                "after a rollback), behind (migration not run: not ready) or unknown.",
+                "short",
+                (
+                    Target(
+                        f"max by (pod, state) (tasks_api_schema_state{{{SEL}}}) > 0",
+                        "{{state}} {{pod}}",
+                    ),
+                ),
+            ),
+            Panel(
                 "Scrape up by pod",
                 "1 while Prometheus scrapes the pod's metrics port, 0 when it fails.",
                 "short",

@@ -177,3 +177,39 @@ def test_the_schema_refuses_bad_migration_values(helm: Path, migrations: dict[st
     )
     assert result.returncode != 0
     assert next(iter(migrations)) in result.stderr
+
+
+def test_the_job_and_test_pods_take_their_own_affinity(helm: Path) -> None:
+    pool = {
+        "nodeAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": {
+                "nodeSelectorTerms": [
+                    {"matchExpressions": [{"key": "pool", "operator": "In", "values": ["jobs"]}]}
+                ]
+            }
+        }
+    }
+    api_only = {"podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": []}}
+    objects = render_with(
+        helm,
+        VALUE_SETS["default"],
+        affinity=api_only,
+        migrations={"affinity": pool},
+        tests={"affinity": pool},
+        tolerations=[{"key": "dedicated", "operator": "Exists"}],
+    )
+    job = _job(objects)["spec"]["template"]["spec"]
+    assert job["affinity"] == pool
+    assert job["tolerations"] == [{"key": "dedicated", "operator": "Exists"}]
+    for pod in of_kind(objects, "Pod"):
+        assert pod["spec"]["affinity"] == pool
+    api = find_object(objects, "Deployment", RELEASE)["spec"]["template"]["spec"]
+    assert "podAntiAffinity" in api["affinity"]
+
+
+def test_without_their_own_affinity_the_job_and_test_pods_have_none(
+    default_objects: list[Manifest],
+) -> None:
+    assert "affinity" not in _job(default_objects)["spec"]["template"]["spec"]
+    for pod in of_kind(default_objects, "Pod"):
+        assert "affinity" not in pod["spec"]

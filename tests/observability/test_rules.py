@@ -31,6 +31,7 @@ EXPECTED_ALERTS = {
     "TasksApiTargetAbsent",
     "TasksApiNotReady",
     "TasksApiNoReadyInstances",
+    "TasksApiRunningOlderThanSchema",
     "TasksApiNoTraffic",
     "TasksApiHighErrorRate",
     "TasksApiHighLatency",
