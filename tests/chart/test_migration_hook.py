@@ -189,7 +189,9 @@ def test_the_job_and_test_pods_take_their_own_affinity(helm: Path) -> None:
             }
         }
     }
-    api_only = {"podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": []}}
+    api_only: dict[str, Any] = {
+        "podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": []}
+    }
     objects = render_with(
         helm,
         VALUE_SETS["default"],
