@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,6 +55,20 @@ class Served:
         """The counted requests as /metrics reports them."""
         return sample_sum(scrape(self.service.metrics_url), "http_requests_total", **COUNTED)
 
+    def settled_total(self, timeout: float = 5.0) -> float:
+        """The count once every request sent is in it (or after `timeout`).
+
+        A worker counts a request just after its response has gone out, so the client
+        may read /metrics a moment before the last increment: wait for it, then let the
+        caller assert the exact value (a count above `sent` is a failure too).
+        """
+        deadline = time.monotonic() + timeout
+        total = self.total()
+        while total < self.sent and time.monotonic() < deadline:
+            time.sleep(0.05)
+            total = self.total()
+        return total
+
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
@@ -79,10 +94,10 @@ def test_counters_of_two_workers_are_summed(served: Served) -> None:
         per_worker = counter_by_pid(served.metrics_dir, "http_requests_total", COUNTED)
         if all(per_worker.get(pid, 0) > 0 for pid in workers):
             break
+    assert served.settled_total() == served.sent
     per_worker = counter_by_pid(served.metrics_dir, "http_requests_total", COUNTED)
     assert all(per_worker.get(pid, 0) > 0 for pid in workers), per_worker
     assert sum(per_worker.values()) == served.sent
-    assert served.total() == served.sent
 
 
 def test_metrics_port_serves_all_workers_but_the_app_port_does_not(served: Served) -> None:
@@ -113,7 +128,7 @@ def test_master_holds_no_live_gauge(served: Served) -> None:
 
 def test_a_restarted_worker_loses_no_count(served: Served) -> None:
     served.invalid_signups(5)
-    before = served.total()
+    before = served.settled_total()
     master = served.service.process.pid
     old = children_of(master)
     victim = min(old)
@@ -129,4 +144,4 @@ def test_a_restarted_worker_loses_no_count(served: Served) -> None:
     assert victim not in pids
     assert sample_sum(samples, "http_requests_inprogress") == 0
     served.invalid_signups(3)
-    assert served.total() == before + 3
+    assert served.settled_total() == before + 3
