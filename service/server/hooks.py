@@ -13,6 +13,8 @@ if TYPE_CHECKING:
     from gunicorn.arbiter import Arbiter
     from gunicorn.workers.base import Worker
 
+    from service.telemetry.prometheus import MetricsArchive
+
 
 class ServerHooks:
     """Prometheus multiprocess bookkeeping and per-worker telemetry around the workers.
@@ -25,6 +27,18 @@ class ServerHooks:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.metrics_server: WSGIServer | None = None
+        self._archive: MetricsArchive | None = None
+
+    def archive(self, server: Arbiter) -> MetricsArchive:
+        """The master's archive of exited workers' metric files (one per master)."""
+        if self._archive is None:
+            from service.telemetry import prometheus
+
+            def live_pids() -> list[int]:
+                return [os.getpid(), *server.WORKERS.copy()]
+
+            self._archive = prometheus.MetricsArchive(prometheus.multiprocess_dir(), live_pids)
+        return self._archive
 
     def when_ready(self, server: Arbiter) -> None:
         """Master, before the first fork: serve /metrics on the metrics port."""
@@ -33,12 +47,9 @@ class ServerHooks:
         # A metric value the master created (module import in embedded SQLite
         # mode) would count as a live process forever: drop its gauges.
         prometheus.forget_process(os.getpid())
-
-        def pids() -> list[int]:
-            return [os.getpid(), *server.WORKERS.copy()]
-
+        archive = self.archive(server)
         self.metrics_server = prometheus.start_metrics_server(
-            self.settings.host, self.settings.metrics_port, pids
+            self.settings.host, self.settings.metrics_port, archive, archive.live_pids
         )
 
     def post_fork(self, server: Arbiter, worker: Worker) -> None:
@@ -48,17 +59,13 @@ class ServerHooks:
             self.metrics_server = None
 
     def child_exit(self, server: Arbiter, worker: Worker) -> None:
-        """Master, a worker has exited: its live gauges no longer count."""
-        from service.telemetry import prometheus
-
-        prometheus.forget_process(worker.pid)
+        """Master, a worker has exited: drop its live gauges, archive its counters."""
+        self.archive(server).retire(worker.pid)
 
     def worker_exit(self, server: Arbiter, worker: Worker) -> None:
         """Worker leaving (or the master, for a worker found already gone)."""
         if os.getpid() != worker.pid:
-            from service.telemetry import prometheus
-
-            prometheus.forget_process(worker.pid)
+            self.archive(server).retire(worker.pid)
             return
         from service.telemetry import otel
 

@@ -109,8 +109,9 @@ def test_the_master_forgets_a_worker_it_finds_gone(
     monkeypatch.setenv(MULTIPROC_ENV, str(tmp_path))
     (tmp_path / "gauge_livemin_303.db").write_bytes(b"")
     hooks = server_hooks.hooks(make_settings("sqlite+aiosqlite:///x.db"))
-    hooks["worker_exit"](SimpleNamespace(), SimpleNamespace(pid=303))
-    hooks["child_exit"](SimpleNamespace(), SimpleNamespace(pid=404))
+    arbiter = SimpleNamespace(WORKERS={})
+    hooks["worker_exit"](arbiter, SimpleNamespace(pid=303))
+    hooks["child_exit"](arbiter, SimpleNamespace(pid=404))
     assert list(tmp_path.iterdir()) == []
 
 
