@@ -47,7 +47,10 @@ OTEL_EXPORTER_OTLP_ENDPOINT: {{ $o.endpoint | quote }}
 OTEL_EXPORTER_OTLP_PROTOCOL: {{ $o.protocol | quote }}
 OTEL_TRACES_SAMPLER: {{ $o.sampler | quote }}
 OTEL_TRACES_SAMPLER_ARG: {{ $o.samplerArg | toString | quote }}
-{{- $attrs := list (printf "deployment.environment.name=%s" .Values.environment) (printf "service.namespace=%s" .Release.Namespace) }}
+{{- /* service.namespace names a group of services (a team, a product), never the
+Kubernetes namespace (k8s.namespace.name, from the Downward API): set it in
+otel.resourceAttributes if you use one. */}}
+{{- $attrs := list (printf "deployment.environment.name=%s" .Values.environment) }}
 {{- range $k, $v := $o.resourceAttributes }}
 {{- $attrs = append $attrs (printf "%s=%s" $k $v) }}
 {{- end }}
@@ -78,13 +81,19 @@ MIGRATION_DDL_LOCK_TIMEOUT_MS: {{ $m.ddlLockTimeoutMs | toString | quote }}
 {{- end -}}
 
 {{/*
-Downward API variables: the service turns them into k8s.* resource attributes.
+Downward API variables: the service turns them into k8s.* resource attributes. Call with
+(dict "root" $ "migration" BOOL): the API pods also name their Deployment and container
+(k8s.deployment.name, k8s.container.name), which the Downward API cannot give.
 */}}
 {{- define "tasks-api.downwardEnv" -}}
 - name: K8S_POD_NAME
   valueFrom:
     fieldRef:
       fieldPath: metadata.name
+- name: K8S_POD_UID
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.uid
 - name: K8S_NAMESPACE_NAME
   valueFrom:
     fieldRef:
@@ -93,6 +102,12 @@ Downward API variables: the service turns them into k8s.* resource attributes.
   valueFrom:
     fieldRef:
       fieldPath: spec.nodeName
+{{- if not .migration }}
+- name: K8S_DEPLOYMENT_NAME
+  value: {{ include "tasks-api.fullname" .root | quote }}
+- name: K8S_CONTAINER_NAME
+  value: api
+{{- end }}
 {{- end -}}
 
 {{/*
@@ -122,7 +137,7 @@ env:
   {{- end }}
   {{- end }}
   {{- include "tasks-api.secretEnv" (dict "root" $root "migration" .migration) | nindent 2 }}
-  {{- include "tasks-api.downwardEnv" $root | nindent 2 }}
+  {{- include "tasks-api.downwardEnv" (dict "root" $root "migration" .migration) | nindent 2 }}
   {{- with $root.Values.extraEnv }}
   {{- toYaml . | nindent 2 }}
   {{- end }}

@@ -114,6 +114,8 @@ def _add_otel_ids(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict
     if context.is_valid:
         event_dict.setdefault("trace_id", format(context.trace_id, "032x"))
         event_dict.setdefault("span_id", format(context.span_id, "016x"))
+        # With ratio sampling most ids lead to no stored trace: say which ones do.
+        event_dict.setdefault("trace_sampled", context.trace_flags.sampled)
     return event_dict
 
 

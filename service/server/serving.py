@@ -7,6 +7,7 @@ import gc
 import importlib
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from gunicorn.app.base import BaseApplication
 from service.config import Settings
 from service.server.hooks import hooks
 from service.server.options import gunicorn_options
+from service.telemetry.environment import configuration_problem
 
 log = structlog.get_logger("service.server")
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -102,6 +104,10 @@ def preload_modules() -> None:
 
 def serve(settings: Settings) -> int:
     """Run the server until it is stopped; returns the exit code."""
+    # Refused before any worker starts: one line, as for an invalid setting.
+    if problem := configuration_problem():
+        sys.stderr.write(f"tasks-api: {problem}\n")
+        return 2
     # First of all: nothing may import prometheus_client before this is set.
     metrics_dir = prepare_multiprocess_dir()
     ensure_multiprocess_metrics()

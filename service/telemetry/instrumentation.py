@@ -6,12 +6,14 @@ native telemetry wraps the whole middleware stack) -> Prometheus HTTP metrics
 access line is therefore written while the server span is current, and
 carries its trace_id and span_id.
 
-FastAPI's native telemetry makes the server span and the OTLP HTTP metrics
-(http.server.request.duration, http.server.active_requests) with the stable
-semantic conventions. Its per-operation spans (one for each dependency, the
-endpoint and the serialization) are off: on GET /api/v1/tasks/{id} they
-tripled the spans of a request for little insight, as the database spans
-already show where a request waits.
+FastAPI's native telemetry makes the server span with the stable semantic
+conventions. Its OTLP HTTP metrics (http.server.request.duration,
+http.server.active_requests) are recorded only when metrics are exported over
+OTLP (OTEL_METRICS_EXPORTER=otlp): Prometheus scrapes the same durations as
+http_request_duration_seconds. Its per-operation spans (one for each
+dependency, the endpoint and the serialization) are off: on GET
+/api/v1/tasks/{id} they tripled the spans of a request for little insight, as
+the database spans already show where a request waits.
 """
 
 from __future__ import annotations
@@ -20,20 +22,24 @@ from collections.abc import Iterator, MutableMapping
 from contextlib import contextmanager
 from typing import Any
 
+import structlog
 from fastapi import FastAPI
 from fastapi.telemetry import TelemetryConfig
 from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
 from opentelemetry.instrumentation.utils import suppress_instrumentation
+from opentelemetry.metrics import NoOpMeterProvider
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.config import Settings
-from service.telemetry import metrics, otel
+from service.telemetry import auto, environment, metrics, otel
 from service.telemetry.http import (
     UNOBSERVED_PATHS,
     HttpMetricsMiddleware,
     SpanErrorMiddleware,
     record_handled_server_errors,
 )
+
+log = structlog.get_logger("service.telemetry")
 
 __all__ = [
     "SpanErrorMiddleware",
@@ -50,7 +56,7 @@ def _unobserved(scope: MutableMapping[str, Any]) -> bool:
 
 
 def fastapi_telemetry() -> TelemetryConfig:
-    """FastAPI's native OpenTelemetry settings: server spans and HTTP metrics only.
+    """FastAPI's native OpenTelemetry settings: server spans (and HTTP metrics when exported).
 
     The providers are the global ones that `start_worker` installs; until then,
     and with OTEL_SDK_DISABLED, FastAPI finds none and records nothing.
@@ -58,6 +64,7 @@ def fastapi_telemetry() -> TelemetryConfig:
     if otel.sdk_disabled():
         return {"tracing": False, "metrics": False, "logs": False}
     return {
+        "metrics": "metrics" in environment.exported_signals(),
         "operation_spans": False,
         # Logged by tasks-api itself (JSON lines on stdout), never exported as OTLP logs.
         "logs": False,
@@ -76,13 +83,18 @@ def instrument_app(app: FastAPI) -> None:
     record_handled_server_errors(app)
     app.state.on_readiness = metrics.set_readiness
     app.state.on_schema_state = metrics.set_schema_state
+    # Auto-instrumentation's FastAPI class would take the server span over.
+    auto.remove_server_instrumentation(app)
 
 
 def start_worker(settings: Settings, engine: AsyncEngine) -> None:
     """In the serving process: build info, providers (once per process), database spans."""
     metrics.mark_process_serving()
-    if otel.start(settings) is None:
+    providers = otel.start(settings)
+    if providers is None:
         return
+    if removed := auto.remove_duplicating_instrumentations():
+        log.info("telemetry_instrumentations_removed", instrumentations=removed)
     instrumentor = SQLAlchemyInstrumentor()
     if instrumentor.is_instrumented_by_opentelemetry:
         # A worker has one engine; a test process builds an app (and an engine)
@@ -90,7 +102,11 @@ def start_worker(settings: Settings, engine: AsyncEngine) -> None:
         instrumentor.uninstrument()
     # The instrumentation declares SQLAlchemy < 2.1 but uses only its stable
     # event API; the live tests check the database spans it produces.
-    instrumentor.instrument(engine=engine.sync_engine, skip_dep_check=True)
+    # Its pool usage metric repeats tasks_api_db_pool_*: measured only when exported.
+    meter_provider = None if "metrics" in providers.exporting else NoOpMeterProvider()
+    instrumentor.instrument(
+        engine=engine.sync_engine, skip_dep_check=True, meter_provider=meter_provider
+    )
 
 
 def stop_worker() -> None:

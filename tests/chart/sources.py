@@ -25,6 +25,9 @@ EXTERNAL_VARIABLES = {
     "K8S_POD_NAME": "Downward API, turned into k8s.* resource attributes",
     "K8S_NAMESPACE_NAME": "Downward API, turned into k8s.* resource attributes",
     "K8S_NODE_NAME": "Downward API, turned into k8s.* resource attributes",
+    "K8S_POD_UID": "Downward API, turned into k8s.* resource attributes",
+    "K8S_DEPLOYMENT_NAME": "the chart's Deployment name, k8s.deployment.name",
+    "K8S_CONTAINER_NAME": "the chart's container name, k8s.container.name",
 }
 EXTERNAL_PREFIXES = ("OTEL_",)  # the OpenTelemetry SDK's standard variables
 # Settings the chart renders from a value outside config.*, or fixes itself.

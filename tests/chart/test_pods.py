@@ -16,9 +16,10 @@ from tests.chart.invariants import (
     pod_specs,
     restricted_violations,
 )
-from tests.chart.tools import RELEASE, Manifest, find_object, of_kind, render
+from tests.chart.tools import NAMESPACE, RELEASE, Manifest, find_object, of_kind, render
 
-DOWNWARD_ENV = {"K8S_POD_NAME", "K8S_NAMESPACE_NAME", "K8S_NODE_NAME"}
+DOWNWARD_ENV = {"K8S_POD_NAME", "K8S_POD_UID", "K8S_NAMESPACE_NAME", "K8S_NODE_NAME"}
+API_IDENTITY_ENV = {"K8S_DEPLOYMENT_NAME", "K8S_CONTAINER_NAME"}
 
 
 def _deployment(objects: list[Manifest]) -> Manifest:
@@ -191,6 +192,32 @@ def test_api_and_migrations_get_the_downward_api_env(
         (obj,) = of_kind(rendered[value_set], kind)
         container = obj["spec"]["template"]["spec"]["containers"][0]
         assert env_names(container) >= DOWNWARD_ENV, kind
+
+
+def test_api_pods_name_their_deployment_and_container(default_objects: list[Manifest]) -> None:
+    deployment = _deployment(default_objects)
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    env = {item["name"]: item for item in container["env"]}
+    assert env["K8S_POD_UID"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.uid"
+    assert env["K8S_DEPLOYMENT_NAME"]["value"] == deployment["metadata"]["name"]
+    assert env["K8S_CONTAINER_NAME"]["value"] == container["name"]
+    # The migration Job is no Deployment's pod: it must not claim one.
+    (job,) = of_kind(default_objects, "Job")
+    assert not env_names(job["spec"]["template"]["spec"]["containers"][0]) & API_IDENTITY_ENV
+
+
+@pytest.mark.parametrize("value_set", sorted(VALUE_SETS))
+def test_service_namespace_is_never_the_kubernetes_namespace(
+    rendered: dict[str, list[Manifest]], value_set: str
+) -> None:
+    objects = rendered[value_set]
+    attributes = dict(
+        pair.split("=", 1) for pair in _config(objects)["OTEL_RESOURCE_ATTRIBUTES"].split(",")
+    )
+    assert attributes["deployment.environment.name"]
+    assert "deployment.environment" not in attributes, "the deprecated name"
+    # Rendered with --namespace tasks-api: the old template wrote exactly that.
+    assert attributes.get("service.namespace") != NAMESPACE
 
 
 def test_otel_settings_reach_the_config(production_objects: list[Manifest]) -> None:

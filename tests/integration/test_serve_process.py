@@ -19,7 +19,7 @@ from service.telemetry.otel import EXIT_EXPORT_SECONDS
 from service.version import VERSION
 from tests.support.databases import url_string
 from tests.support.proxy import Mode, TcpProxy
-from tests.support.server import ServiceProcess, running_service, service_env
+from tests.support.server import ServiceProcess, free_port, running_service, service_env
 
 
 def _wait_for(check: Callable[[], bool], timeout: float) -> float:
@@ -92,7 +92,11 @@ def _exit_after_sigterm(service: ServiceProcess, timeout: float) -> tuple[int, f
     return code, time.monotonic() - sent
 
 
-def test_collector_that_never_answers_does_not_hold_the_exit(tmp_path: Path) -> None:
+PROTOCOLS = pytest.mark.parametrize("protocol", ["http/protobuf", "grpc"])
+
+
+@PROTOCOLS
+def test_collector_that_never_answers_does_not_hold_the_exit(tmp_path: Path, protocol: str) -> None:
     graceful = 20.0
     # A listening socket that is never accepted from: the kernel completes the
     # handshakes, and the exporters' requests wait for an answer that never comes.
@@ -102,6 +106,8 @@ def test_collector_that_never_answers_does_not_hold_the_exit(tmp_path: Path) -> 
         env = {
             "GRACEFUL_TIMEOUT_SECONDS": str(graceful),
             "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{collector.getsockname()[1]}",
+            "OTEL_EXPORTER_OTLP_PROTOCOL": protocol,
+            "OTEL_METRICS_EXPORTER": "otlp",
         }
         with running_service(env, cwd=tmp_path) as service:
             for _ in range(3):  # spans and measurements to export
@@ -115,16 +121,56 @@ def test_collector_that_never_answers_does_not_hold_the_exit(tmp_path: Path) -> 
     assert "Traceback" not in service.logs()
 
 
-def test_telemetry_exit_is_quick_when_the_collector_refuses(tmp_path: Path) -> None:
+@PROTOCOLS
+def test_telemetry_exit_is_quick_when_the_collector_refuses(tmp_path: Path, protocol: str) -> None:
     with socket.socket() as closed:
         closed.bind(("127.0.0.1", 0))  # bound, not listening: connections are refused
-        env = {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{closed.getsockname()[1]}"}
+        env = {
+            "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{closed.getsockname()[1]}",
+            "OTEL_EXPORTER_OTLP_PROTOCOL": protocol,
+            "OTEL_METRICS_EXPORTER": "otlp",
+        }
         with running_service(env, cwd=tmp_path) as service:
             assert _status(f"{service.base_url}/api/v1/tasks") == 401
             code, elapsed = _exit_after_sigterm(service, 30)
     assert code == 0
     assert elapsed < 2 * EXIT_EXPORT_SECONDS + 3, elapsed
     assert "Traceback" not in service.logs()
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"),
+        ("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", "thrift"),
+        ("OTEL_TRACES_EXPORTER", "jaeger"),
+    ],
+)
+def test_serve_refuses_an_unknown_otlp_protocol_in_one_line(
+    tmp_path: Path, variable: str, value: str
+) -> None:
+    port = free_port()
+    result = subprocess.run(
+        [sys.executable, "-m", "service", "serve"],
+        env=service_env(
+            {
+                "PORT": str(port),
+                "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4317",
+                variable: value,
+            }
+        ),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"tasks-api: {variable}={value!r} is not supported: use ")
+    assert not (tmp_path / "tasks.db").exists(), "refused before anything started"
 
 
 def test_sigint_stops_without_waiting_for_the_drain(tmp_path: Path) -> None:

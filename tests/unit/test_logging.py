@@ -9,6 +9,8 @@ from collections.abc import Iterator
 
 import pytest
 import structlog
+from opentelemetry import trace
+from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
 from service.core.logging import REDACTED, configure_logging, format_exception, use_console
 
@@ -86,3 +88,25 @@ def test_console_only_on_request_or_development_tty() -> None:
     assert use_console("console", False, io.StringIO())
     assert not use_console("json", True, io.StringIO())
     assert not use_console(None, True, io.StringIO()), "a pipe is not a TTY"
+
+
+@pytest.mark.parametrize(
+    ("flags", "sampled"), [(TraceFlags(TraceFlags.SAMPLED), True), (TraceFlags(0), False)]
+)
+def test_lines_in_a_span_carry_its_ids_and_sampled_flag(
+    stream: io.StringIO, flags: TraceFlags, sampled: bool
+) -> None:
+    context = SpanContext(0x1F, 0x2E, is_remote=False, trace_flags=flags)
+    with trace.use_span(NonRecordingSpan(context)):
+        structlog.get_logger("test").info("inside")
+        logging.getLogger("test.stdlib").warning("inside too")
+    for line in _lines(stream):
+        assert line["trace_id"] == f"{0x1F:032x}"
+        assert line["span_id"] == f"{0x2E:016x}"
+        assert line["trace_sampled"] is sampled
+
+
+def test_lines_outside_a_span_carry_no_trace_fields(stream: io.StringIO) -> None:
+    structlog.get_logger("test").info("outside")
+    (line,) = _lines(stream)
+    assert not {"trace_id", "span_id", "trace_sampled"} & set(line)

@@ -1,10 +1,17 @@
-"""OTLP exports that fail are counted in tasks_api_otel_export_failures_total{signal}."""
+"""OTLP exports (gRPC and HTTP) that fail are counted in tasks_api_otel_export_failures_total."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
 import pytest
+from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import (
+    OTLPMetricExporter as GrpcMetricExporter,
+)
+from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
+    OTLPSpanExporter as GrpcSpanExporter,
+)
+from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader, MetricExportResult, MetricsData
@@ -17,7 +24,10 @@ from service.telemetry.exporters import (
     CountingMetricExporter,
     CountingSpanExporter,
     count_data_points,
+    metric_exporter,
+    span_exporter,
 )
+from tests.observability.live.otlp_grpc_receiver import otlp_grpc_receiver
 from tests.observability.live.otlp_receiver import OtlpReceiver, otlp_receiver
 from tests.support.server import free_port
 
@@ -63,7 +73,9 @@ def receiver() -> Iterator[OtlpReceiver]:
 
 def test_delivered_spans_are_not_counted(receiver: OtlpReceiver) -> None:
     before = failures("traces")
-    exporter = CountingSpanExporter(endpoint=f"{receiver.endpoint}/v1/traces", timeout=2)
+    exporter = CountingSpanExporter(
+        OTLPSpanExporter(endpoint=f"{receiver.endpoint}/v1/traces", timeout=2)
+    )
     assert exporter.export(finished_spans(2)) is SpanExportResult.SUCCESS
     assert receiver.span_count() == 2
     assert failures("traces") == before
@@ -71,7 +83,9 @@ def test_delivered_spans_are_not_counted(receiver: OtlpReceiver) -> None:
 
 def test_spans_of_a_failed_export_are_counted(closed_endpoint: str) -> None:
     before = failures("traces")
-    exporter = CountingSpanExporter(endpoint=f"{closed_endpoint}/v1/traces", timeout=0.5)
+    exporter = CountingSpanExporter(
+        OTLPSpanExporter(endpoint=f"{closed_endpoint}/v1/traces", timeout=0.5)
+    )
     assert exporter.export(finished_spans(3)) is SpanExportResult.FAILURE
     assert failures("traces") == before + 3
 
@@ -84,14 +98,14 @@ def test_spans_are_counted_when_the_exporter_raises(
 
     monkeypatch.setattr(OTLPSpanExporter, "export", broken)
     before = failures("traces")
-    exporter = CountingSpanExporter(endpoint=f"{receiver.endpoint}/v1/traces")
+    exporter = CountingSpanExporter(OTLPSpanExporter(endpoint=f"{receiver.endpoint}/v1/traces"))
     assert exporter.export(finished_spans(2)) is SpanExportResult.FAILURE
     assert failures("traces") == before + 2
 
 
 def test_spans_after_shutdown_are_counted(receiver: OtlpReceiver) -> None:
-    exporter = CountingSpanExporter(endpoint=f"{receiver.endpoint}/v1/traces")
-    exporter.shutdown()  # type: ignore[no-untyped-call]
+    exporter = CountingSpanExporter(OTLPSpanExporter(endpoint=f"{receiver.endpoint}/v1/traces"))
+    exporter.shutdown()
     before = failures("traces")
     assert exporter.export(finished_spans(1)) is SpanExportResult.FAILURE
     assert failures("traces") == before + 1
@@ -100,7 +114,9 @@ def test_spans_after_shutdown_are_counted(receiver: OtlpReceiver) -> None:
 
 def test_delivered_metrics_are_not_counted(receiver: OtlpReceiver) -> None:
     before = failures("metrics")
-    exporter = CountingMetricExporter(endpoint=f"{receiver.endpoint}/v1/metrics", timeout=2)
+    exporter = CountingMetricExporter(
+        OTLPMetricExporter(endpoint=f"{receiver.endpoint}/v1/metrics", timeout=2)
+    )
     assert exporter.export(metrics_data()) is MetricExportResult.SUCCESS
     assert "tasks.seen" in receiver.metric_names
     assert failures("metrics") == before
@@ -110,6 +126,51 @@ def test_data_points_of_a_failed_metrics_export_are_counted(closed_endpoint: str
     data = metrics_data()
     assert count_data_points(data) == 3
     before = failures("metrics")
-    exporter = CountingMetricExporter(endpoint=f"{closed_endpoint}/v1/metrics", timeout=0.5)
+    exporter = CountingMetricExporter(
+        OTLPMetricExporter(endpoint=f"{closed_endpoint}/v1/metrics", timeout=0.5)
+    )
     assert exporter.export(data) is MetricExportResult.FAILURE
     assert failures("metrics") == before + 3
+
+
+def test_spans_delivered_over_grpc_are_not_counted() -> None:
+    with otlp_grpc_receiver() as receiver:
+        before = failures("traces")
+        exporter = CountingSpanExporter(GrpcSpanExporter(endpoint=receiver.endpoint, timeout=5))
+        assert exporter.export(finished_spans(2)) is SpanExportResult.SUCCESS
+        exporter.shutdown()
+        assert receiver.span_count() == 2
+    assert failures("traces") == before
+
+
+def test_spans_of_a_failed_grpc_export_are_counted(closed_endpoint: str) -> None:
+    before = failures("traces")
+    exporter = CountingSpanExporter(GrpcSpanExporter(endpoint=closed_endpoint, timeout=1))
+    assert exporter.export(finished_spans(3)) is SpanExportResult.FAILURE
+    exporter.shutdown()
+    assert failures("traces") == before + 3
+
+
+def test_data_points_of_a_failed_grpc_metrics_export_are_counted(closed_endpoint: str) -> None:
+    before = failures("metrics")
+    exporter = CountingMetricExporter(GrpcMetricExporter(endpoint=closed_endpoint, timeout=1))
+    assert exporter.export(metrics_data()) is MetricExportResult.FAILURE
+    exporter.shutdown()
+    assert failures("metrics") == before + 3
+
+
+@pytest.mark.parametrize(
+    ("protocol", "module"),
+    [
+        ("grpc", "opentelemetry.exporter.otlp.proto.grpc"),
+        ("http/protobuf", "opentelemetry.exporter.otlp.proto.http"),
+    ],
+)
+def test_the_protocol_picks_the_exporter(protocol: str, module: str) -> None:
+    spans, points = span_exporter(protocol), metric_exporter(protocol)
+    try:
+        assert type(spans.exporter).__module__.startswith(module)
+        assert type(points.exporter).__module__.startswith(module)
+    finally:
+        spans.shutdown()
+        points.shutdown()

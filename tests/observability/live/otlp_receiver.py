@@ -49,6 +49,7 @@ class ReceivedSpan:
     status_code: int
     events: list[tuple[str, dict[str, Any]]]
     resource: dict[str, Any]
+    scope: str = ""
 
 
 @dataclass
@@ -60,6 +61,8 @@ class OtlpReceiver:
     metric_names: set[str] = field(default_factory=set)
     metric_units: dict[str, str] = field(default_factory=dict)
     metric_resources: list[dict[str, Any]] = field(default_factory=list)
+    # Instrumentation scopes that sent each metric (two scopes: measured twice).
+    metric_scopes: dict[str, set[str]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -91,6 +94,7 @@ class OtlpReceiver:
                             status_code=span.status.code,
                             events=[(e.name, _attributes(e.attributes)) for e in span.events],
                             resource=resource,
+                            scope=scope_spans.scope.name,
                         )
                     )
         with self.lock:
@@ -106,6 +110,8 @@ class OtlpReceiver:
                     for metric in scope_metrics.metrics:
                         self.metric_names.add(metric.name)
                         self.metric_units[metric.name] = metric.unit
+                        scopes = self.metric_scopes.setdefault(metric.name, set())
+                        scopes.add(scope_metrics.scope.name)
 
 
 def _handler(receiver: OtlpReceiver) -> type[BaseHTTPRequestHandler]:
