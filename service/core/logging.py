@@ -22,6 +22,9 @@ _SENSITIVE_KEY = re.compile(
 )
 _URL_PASSWORD = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://[^:/@\s]+:)[^@\s]+@", re.IGNORECASE)
 _BEARER = re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/=-]+")
+# `Basic <base64 of user:password>` as an Authorization value; prose ("basic checks") is
+# lower case, a credential of eight characters or more follows the capitalised scheme.
+_BASIC = re.compile(r"\b(Basic|BASIC)\s+[A-Za-z0-9+/]{8,}={0,2}")
 _SQL_MARKER = re.compile(r"\[SQL: .*", re.DOTALL)
 
 _NOISY_LOGGERS = {
@@ -45,6 +48,8 @@ def _redact_value(value: Any) -> Any:
             value = _URL_PASSWORD.sub(r"\g<scheme>***@", value)
         if "bearer" in value.lower():
             value = _BEARER.sub("Bearer " + REDACTED, value)
+        if "Basic" in value or "BASIC" in value:
+            value = _BASIC.sub("Basic " + REDACTED, value)
     return value
 
 
@@ -72,8 +77,12 @@ def redact_secrets(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDic
 
 
 def _safe_message(exc: BaseException) -> str:
-    # SQLAlchemy messages end with the SQL and its parameters; never log those.
-    return _SQL_MARKER.sub("[SQL omitted]", str(exc)).strip()
+    # SQLAlchemy messages end with the SQL and its parameters; never log those. Secrets in
+    # the message (a URL's password, a token) are masked here, not only by redact_secrets:
+    # the rendered exception must be safe whatever the order of the processors.
+    message = _SQL_MARKER.sub("[SQL omitted]", str(exc)).strip()
+    redacted: str = _redact_value(message)
+    return redacted
 
 
 def format_exception(

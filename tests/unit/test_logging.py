@@ -110,3 +110,45 @@ def test_lines_outside_a_span_carry_no_trace_fields(stream: io.StringIO) -> None
     structlog.get_logger("test").info("outside")
     (line,) = _lines(stream)
     assert not {"trace_id", "span_id", "trace_sampled"} & set(line)
+
+
+SECRET_MESSAGE = (
+    "cannot reach postgresql://app:hunter2@db:5432/tasks (sent Bearer eyJhbGciOi.x.y, "
+    "Authorization: Basic dXNlcjpwYXNzd29yZA==)"
+)
+
+
+def test_format_exception_masks_secrets_in_messages_by_itself() -> None:
+    # The rendered exception is safe whatever the processor order: format_exception masks
+    # what the message carries, before (or without) redact_secrets seeing it.
+    try:
+        raise ConnectionError(SECRET_MESSAGE) from RuntimeError("retry Bearer eyJhbGciOi.a.b")
+    except ConnectionError as error:
+        rendered = format_exception((type(error), error, error.__traceback__))
+    for secret in ("hunter2", "eyJhbGciOi", "dXNlcjpwYXNzd29yZA"):
+        assert secret not in rendered
+    assert "postgresql://app:***@db:5432/tasks" in rendered
+    assert "caused by RuntimeError" in rendered
+
+
+@pytest.mark.parametrize("through", ["structlog", "stdlib"])
+def test_logged_exceptions_and_messages_never_carry_credentials(
+    stream: io.StringIO, through: str
+) -> None:
+    error = ConnectionError(SECRET_MESSAGE)
+    if through == "structlog":
+        structlog.get_logger("t").error(
+            "failed", exc_info=error, header="Basic dXNlcjpwYXNzd29yZA=="
+        )
+    else:
+        logging.getLogger("uvicorn.error").error("sent %s", SECRET_MESSAGE, exc_info=error)
+    text = stream.getvalue()
+    for secret in ("hunter2", "eyJhbGciOi", "dXNlcjpwYXNzd29yZA"):
+        assert secret not in text, through
+    assert "ConnectionError" in text
+
+
+def test_prose_about_basic_things_is_left_alone(stream: io.StringIO) -> None:
+    structlog.get_logger("t").info("basic checks passed", detail="the basic flow works")
+    (line,) = _lines(stream)
+    assert (line["event"], line["detail"]) == ("basic checks passed", "the basic flow works")
