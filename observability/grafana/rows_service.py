@@ -282,27 +282,25 @@ def saturation_row() -> Row:
             ),
             Panel(
                 "Process CPU",
-                "CPU used by the gunicorn master and workers, in cores.",
+                "CPU used by the gunicorn master and its workers (exited ones included), in cores.",
                 "short",
-                (
-                    Target(
-                        f"sum by (pod) ({rate('tasks_api_process_cpu_seconds_total')})",
-                        "{{pod}}",
-                    ),
-                ),
-                width=12,
+                (Target(f"sum by (pod) ({rate('process_cpu_seconds_total')})", "{{pod}}"),),
+                width=8,
             ),
             Panel(
                 "Process resident memory",
-                "Resident memory of every process (master and each worker).",
+                "Resident memory of the master and its live workers, summed per pod.",
                 "bytes",
-                (
-                    Target(
-                        f"sum by (pod, pid) (tasks_api_process_resident_memory_bytes{{{SEL}}})",
-                        "{{pod}} pid {{pid}}",
-                    ),
-                ),
-                width=12,
+                (Target(f"sum by (pod) (process_resident_memory_bytes{{{SEL}}})", "{{pod}}"),),
+                width=8,
+            ),
+            Panel(
+                "Event-loop lag",
+                "Largest event-loop delay over the last 30 s, of the pod's most delayed worker: "
+                "a worker whose loop is blocked serves nobody.",
+                "s",
+                (Target(f"max by (pod) (tasks_api_event_loop_lag_seconds{{{SEL}}})", "{{pod}}"),),
+                width=8,
             ),
         ),
     )

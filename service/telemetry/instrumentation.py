@@ -31,7 +31,7 @@ from opentelemetry.metrics import NoOpMeterProvider
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.config import Settings
-from service.telemetry import auto, environment, metrics, otel
+from service.telemetry import auto, environment, metrics, otel, runtime
 from service.telemetry.http import (
     UNOBSERVED_PATHS,
     HttpMetricsMiddleware,
@@ -88,8 +88,10 @@ def instrument_app(app: FastAPI) -> None:
 
 
 def start_worker(settings: Settings, engine: AsyncEngine) -> None:
-    """In the serving process: build info, providers (once per process), database spans."""
+    """In the serving process (in its event loop): build info, runtime metrics, providers, spans."""
     metrics.mark_process_serving()
+    runtime.count_garbage_collections()
+    runtime.start_event_loop_watch()
     providers = otel.start(settings)
     if providers is None:
         return
@@ -110,7 +112,8 @@ def start_worker(settings: Settings, engine: AsyncEngine) -> None:
 
 
 def stop_worker() -> None:
-    """Export what this process has buffered (the app is shutting down)."""
+    """Stop the lag measurement and export what is buffered (the app is shutting down)."""
+    runtime.stop_event_loop_watch()
     otel.flush()
 
 

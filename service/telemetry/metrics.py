@@ -114,6 +114,11 @@ BUILD_INFO = Gauge(
     ("version",),
     multiprocess_mode="livemax",
 )
+EVENT_LOOP_LAG = Gauge(
+    "tasks_api_event_loop_lag_seconds",
+    "Largest delay of the event loop over the last 30 s, of the most delayed live worker.",
+    multiprocess_mode="livemax",
+)
 OTEL_EXPORT_FAILURES = Counter(
     "tasks_api_otel_export_failures_total",
     "Spans or metric data points that an OTLP export failed to deliver.",

@@ -16,7 +16,7 @@ from service.server.serving import (
     ensure_multiprocess_metrics,
     prepare_multiprocess_dir,
 )
-from service.telemetry.prometheus import ProcessCollector, forget_process, read_process_stats
+from service.telemetry.prometheus import forget_process
 from tests.conftest import make_settings
 from tests.support.server import free_port
 
@@ -54,34 +54,6 @@ def test_a_fresh_directory_when_none_is_configured(monkeypatch: pytest.MonkeyPat
         assert os.environ[MULTIPROC_ENV] == str(path)
     finally:
         path.rmdir()
-
-
-def test_process_stats_of_this_process() -> None:
-    stats = read_process_stats(os.getpid())
-    assert stats is not None
-    cpu_seconds, resident = stats
-    assert cpu_seconds > 0
-    assert resident > 1_000_000
-
-
-def test_process_stats_parse_a_command_name_with_spaces(tmp_path: Path) -> None:
-    (tmp_path / "42").mkdir()
-    fields = ["S", "1", *["0"] * 9, "250", "150", *["0"] * 8, "300"]
-    (tmp_path / "42" / "stat").write_text(f"42 (gunicorn: (a) b) {' '.join(fields)}\n")
-    cpu_seconds, resident = read_process_stats(42, tmp_path) or (0.0, 0)
-    assert cpu_seconds == 400 / os.sysconf("SC_CLK_TCK")
-    assert resident == 300 * os.sysconf("SC_PAGE_SIZE")
-
-
-def test_process_collector_skips_processes_that_are_gone(tmp_path: Path) -> None:
-    gone = 2**22 + 17  # above the kernel's default pid_max
-    families = list(ProcessCollector(lambda: [os.getpid(), gone]).collect())
-    pids = {sample.labels["pid"] for family in families for sample in family.samples}
-    assert pids == {str(os.getpid())}
-    assert {family.name for family in families} == {
-        "tasks_api_process_resident_memory_bytes",
-        "tasks_api_process_cpu_seconds",
-    }
 
 
 def test_a_dead_process_keeps_its_counters_but_loses_its_live_gauges(
@@ -129,7 +101,10 @@ def test_the_master_serves_metrics_of_itself_and_its_workers(
     finally:
         hooks["on_exit"](arbiter)
     assert response.status_code == 200
-    for pid in (os.getpid(), os.getppid()):
-        assert f'tasks_api_process_resident_memory_bytes{{pid="{pid}"}}' in response.text
+    # One pod-wide series per standard name, no pid label that churns on recycling.
+    for name in ("process_cpu_seconds_total", "process_resident_memory_bytes", "process_open_fds"):
+        assert f"\n{name} " in response.text, name
+    assert 'pid="' not in response.text
+    assert "python_info{" in response.text
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2)

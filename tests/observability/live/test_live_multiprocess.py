@@ -107,12 +107,19 @@ def test_metrics_port_serves_all_workers_but_the_app_port_does_not(served: Serve
     assert metrics.status_code == 200
     assert metrics.headers["content-type"].startswith("text/plain")
     samples = scrape(served.service.metrics_url)
+    # The pod's standard process metrics: one series each, the processes summed.
     master = served.service.process.pid
-    process_pids = {
-        int(labels["pid"]) for labels, _ in samples["tasks_api_process_cpu_seconds_total"]
-    }
-    assert process_pids == {master, *children_of(master)}
+    for name in ("process_cpu_seconds_total", "process_resident_memory_bytes", "process_open_fds"):
+        assert [labels for labels, _ in samples[name]] == [{}], name
+    one_process = resident_bytes_of(master)
+    assert sample_sum(samples, "process_resident_memory_bytes") > one_process
     assert sample_sum(samples, "tasks_api_build_info") == 1
+
+
+def resident_bytes_of(pid: int) -> int:
+    """Resident bytes of one process, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[21]) * os.sysconf("SC_PAGE_SIZE")
 
 
 def test_master_holds_no_live_gauge(served: Served) -> None:
@@ -129,6 +136,7 @@ def test_master_holds_no_live_gauge(served: Served) -> None:
 def test_a_restarted_worker_loses_no_count(served: Served) -> None:
     served.invalid_signups(5)
     before = served.settled_total()
+    cpu_before = sample_sum(scrape(served.service.metrics_url), "process_cpu_seconds_total")
     master = served.service.process.pid
     old = children_of(master)
     victim = min(old)
@@ -142,8 +150,9 @@ def test_a_restarted_worker_loses_no_count(served: Served) -> None:
     assert not (served.metrics_dir / f"counter_{victim}.db").exists()
     assert (served.metrics_dir / "counter_archive.db").exists()
     assert victim not in file_pids(served.metrics_dir, "gauge_livemin")
-    pids = {int(labels["pid"]) for labels, _ in samples["tasks_api_process_resident_memory_bytes"]}
-    assert victim not in pids
+    # The pod's CPU counter kept the exited worker's CPU: it never drops.
+    assert sample_sum(samples, "process_cpu_seconds_total") >= cpu_before
+    assert [labels for labels, _ in samples["process_cpu_seconds_total"]] == [{}]
     assert sample_sum(samples, "http_requests_inprogress") == 0
     served.invalid_signups(3)
     assert served.settled_total() == before + 3
