@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 
 from alembic import context
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, make_url
 
 from service.config import load_migration_settings
 from service.db.base import Base
+from service.db.dialect import needs_batch_migrations
 from service.db.engine import create_migration_engine
 from service.domains import load_models
 
@@ -21,7 +22,7 @@ def _configure(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
-        render_as_batch=connection.dialect.name == "sqlite",
+        render_as_batch=needs_batch_migrations(connection.dialect.name),
         compare_type=True,
         compare_server_default=True,
     )
@@ -44,12 +45,12 @@ async def _run_online() -> None:
 
 
 def _run_offline() -> None:
-    settings = load_migration_settings()
+    url = load_migration_settings().migration_url.get_secret_value()
     context.configure(
-        url=settings.migration_url.get_secret_value(),
+        url=url,
         target_metadata=target_metadata,
         literal_binds=True,
-        render_as_batch=settings.is_sqlite,
+        render_as_batch=needs_batch_migrations(make_url(url).get_backend_name()),
     )
     with context.begin_transaction():
         context.run_migrations()

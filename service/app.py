@@ -21,8 +21,9 @@ from service.core.middleware import (
     SecurityHeadersMiddleware,
 )
 from service.core.security import configure_password_hashing
-from service.db.engine import create_engine, create_session_factory
+from service.db.session import open_database
 from service.domains import API_PREFIX, discover_routers
+from service.state import AppState, app_state, attach_state
 from service.telemetry import instrumentation as telemetry
 from service.version import VERSION
 
@@ -38,23 +39,21 @@ machine-readable `code` and the request id.
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Create the engine in the worker that serves, dispose it at shutdown."""
-    settings: Settings = app.state.settings
-    engine = create_engine(settings)
-    app.state.engine = engine
-    app.state.session_factory = create_session_factory(engine)
-    app.state.read_session_factory = create_session_factory(engine, read_only=True)
+    """Open the database in the worker that serves, close it at shutdown."""
+    state = app_state(app)
+    database = open_database(state.settings)
+    state.database = database
     # Telemetry: providers of this worker process, database spans; then a first
     # readiness verdict, because probes reach only some of the workers.
-    telemetry.start_worker(settings, engine)
+    telemetry.start_worker(state.settings, database.engine)
     with telemetry.untraced():
         await health.readiness_checks(app)
-    log.info("started", version=VERSION, database=settings.safe_database_url)
+    log.info("started", version=VERSION, database=state.settings.safe_database_url)
     try:
         yield
     finally:
-        app.state.shutdown.begin()
-        await engine.dispose()
+        state.shutdown.begin()
+        await database.close()
         telemetry.stop_worker()
         log.info("stopped")
 
@@ -77,8 +76,7 @@ def create_app(settings: Settings | None = None, shutdown: ShutdownState | None 
         swagger_ui_parameters={"persistAuthorization": True},
         telemetry=telemetry.fastapi_telemetry(),
     )
-    app.state.settings = settings
-    app.state.shutdown = shutdown or process_shutdown
+    attach_state(app, AppState(settings=settings, shutdown=shutdown or process_shutdown))
     install_error_handlers(app)
     app.include_router(health.router)
     for router in discover_routers():

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import sys
 from enum import StrEnum
-from functools import cached_property
 from typing import Annotated, Literal, TypeVar
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
-from service.database_url import normalise_database_url
+from service.db.url import normalise_database_url
 
 DEV_JWT_SECRET = "tasks-api-development-secret-change-me-0123456789"  # noqa: S105
 MIN_SECRET_BYTES = 32
@@ -31,7 +30,8 @@ _SETTINGS_CONFIG = SettingsConfigDict(
 
 
 def _database_url(value: SecretStr) -> SecretStr:
-    # libpq URLs (postgresql://, postgres://) become asyncpg URLs here, once.
+    # libpq URLs (postgresql://, postgres://) become asyncpg URLs here, once; the forms
+    # and drivers are known in service/db/url.py, a wrong one stops start-up here.
     return SecretStr(normalise_database_url(value.get_secret_value()))
 
 
@@ -74,11 +74,6 @@ class MigrationSettings(BaseSettings):
     def is_development(self) -> bool:
         """Whether development conveniences (docs, console logs) apply."""
         return self.environment is Environment.DEVELOPMENT
-
-    @cached_property
-    def is_sqlite(self) -> bool:
-        """Whether the embedded SQLite database is in use."""
-        return make_url(self.database_url.get_secret_value()).get_backend_name() == "sqlite"
 
     @property
     def safe_database_url(self) -> str:

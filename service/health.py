@@ -14,10 +14,10 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 
-from service.core.lifecycle import ShutdownState
 from service.core.openapi import problem_responses
 from service.core.problem import problem_response
 from service.db.migrate import SchemaState, current_revision, head_revision, schema_state
+from service.state import app_state
 from service.version import VERSION
 
 READINESS_TIMEOUT_SECONDS = 1.0
@@ -107,18 +107,16 @@ _READY_SCHEMA_STATES = frozenset({SchemaState.AT_HEAD, SchemaState.AHEAD})
 
 async def readiness_checks(app: Starlette) -> ReadinessVerdict:
     """Every readiness check and the verdict; both go to the app's telemetry callbacks."""
-    shutdown: ShutdownState = app.state.shutdown
-    if shutdown.draining:
+    app_status = app_state(app)
+    if app_status.shutdown.draining:
         verdict = ReadinessVerdict(checks={"shutdown": "draining"}, ready=False)
     else:
-        state, checks = await _check_database(app.state.engine)
+        state, checks = await _check_database(app_status.database.engine)
         verdict = ReadinessVerdict(checks=checks, ready=state in _READY_SCHEMA_STATES)
-        on_schema_state = getattr(app.state, "on_schema_state", None)
-        if callable(on_schema_state):
-            on_schema_state(state)
-    set_ready = getattr(app.state, "on_readiness", None)
-    if callable(set_ready):
-        set_ready(verdict.ready)
+        if app_status.on_schema_state is not None:
+            app_status.on_schema_state(state)
+    if app_status.on_readiness is not None:
+        app_status.on_readiness(verdict.ready)
     return verdict
 
 

@@ -1,8 +1,12 @@
-"""Shared fixtures: the test database, the app on it, and an HTTP client with rollback.
+"""Shared fixtures: the test database, the app on it, and an HTTP client of the app.
 
 Database selection: TEST_DATABASE_URL, else PostgreSQL at 127.0.0.1:5432 when reachable,
 else SQLite (tests marked `postgres` are then skipped with the reason). REQUIRE_POSTGRES=1
-turns a missing PostgreSQL into an error instead of a skip.
+turns a missing PostgreSQL into an error instead of a skip. Helpers live in tests/support/.
+
+The API tests run the app as it serves: reads in autocommit, writes in a transaction
+committed for real. Each of them starts from empty tables (`clean_database`), which
+works whatever sessions and connections the app used, and costs one short transaction.
 """
 
 from __future__ import annotations
@@ -13,27 +17,17 @@ from pathlib import Path
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from sqlalchemy.engine import URL
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from service.app import create_app
 from service.config import Settings
-from service.core.lifecycle import ShutdownState
-from service.db.engine import create_engine, get_session
-from service.db.migrate import migrate
-from tests.support.databases import (
-    Backend,
-    create_postgres_database,
-    drop_postgres_database,
-    select_backend,
-    sqlite_url,
-    url_string,
-)
-
-TEST_JWT_SECRET = "test-secret-that-is-long-enough-for-hs256-0123456789"
-BACKEND = select_backend()
+from service.db.base import Base
+from service.db.session import WriteSession
+from service.domains import load_models
+from service.state import app_state
+from tests.support.apps import asgi_client, make_settings, migrated_database, new_app, started
+from tests.support.databases import BACKEND, Backend, discard_database, new_database
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -62,41 +56,11 @@ def backend() -> Backend:
     return BACKEND
 
 
-async def new_database(tmp_dir: Path) -> URL:
-    """An empty database on the selected backend."""
-    if BACKEND.is_postgres:
-        assert BACKEND.admin_url is not None
-        return await create_postgres_database(BACKEND.admin_url)
-    return sqlite_url(tmp_dir)
-
-
-async def discard_database(url: URL) -> None:
-    """Drop a database made by new_database (SQLite files go with their temp dir)."""
-    if BACKEND.is_postgres:
-        assert BACKEND.admin_url is not None
-        await drop_postgres_database(BACKEND.admin_url, url)
-
-
-def make_settings(url: URL | str, **overrides: object) -> Settings:
-    """Settings for a test app on the given database."""
-    values: dict[str, object] = {
-        "database_url": url if isinstance(url, str) else url_string(url),
-        "environment": "development",
-        "jwt_secret": TEST_JWT_SECRET,
-        "log_format": "json",
-        "db_pool_timeout_seconds": 2,
-    }
-    values.update(overrides)
-    return Settings(**values)  # type: ignore[arg-type]
-
-
 @pytest.fixture(scope="session")
 async def database_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[URL]:
     """A database of this test session, built by the real Alembic migrations."""
-    url = await new_database(tmp_path_factory.mktemp("db"))
-    await migrate(make_settings(url))
-    yield url
-    await discard_database(url)
+    async with migrated_database(tmp_path_factory.mktemp("db")) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
@@ -108,81 +72,37 @@ def settings(database_url: URL) -> Settings:
 @pytest.fixture(scope="session")
 async def app(settings: Settings) -> AsyncIterator[FastAPI]:
     """The application, lifespan started, shared by the session's tests."""
-    application = create_app(settings, shutdown=ShutdownState())
-    async with LifespanManager(application, startup_timeout=30, shutdown_timeout=30):
+    async with started(new_app(settings)) as application:
         yield application
 
 
 @pytest.fixture(scope="session")
 def engine(app: FastAPI) -> AsyncEngine:
     """The engine the app created in its lifespan."""
-    engine: AsyncEngine = app.state.engine
-    return engine
+    return app_state(app).database.engine
 
 
 @pytest.fixture
-async def db_connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
-    """A connection in a transaction that is rolled back after the test."""
-    async with engine.connect() as connection:
-        transaction = await connection.begin()
-        try:
-            yield connection
-        finally:
-            await transaction.rollback()
+async def clean_database(engine: AsyncEngine) -> None:
+    """Every table of the session's database empty when the test starts."""
+    load_models()
+    async with engine.begin() as connection:
+        for table in reversed(Base.metadata.sorted_tables):
+            await connection.execute(table.delete())
 
 
 @pytest.fixture
-async def db_session(db_connection: AsyncConnection) -> AsyncIterator[AsyncSession]:
-    """A session inside the test's transaction (commits become savepoints)."""
-    factory = async_sessionmaker(
-        bind=db_connection,
-        expire_on_commit=False,
-        autoflush=False,
-        join_transaction_mode="create_savepoint",
-    )
-    async with factory() as session:
-        yield session
-
-
-@pytest.fixture
-async def client(app: FastAPI, db_connection: AsyncConnection) -> AsyncIterator[httpx.AsyncClient]:
-    """HTTP client over ASGI whose requests share the test's rolled-back transaction.
-
-    Requests must not run concurrently on it (one connection); use `live_client`
-    for concurrency tests.
-    """
-    factory = async_sessionmaker(
-        bind=db_connection,
-        expire_on_commit=False,
-        autoflush=False,
-        join_transaction_mode="create_savepoint",
-    )
-
-    async def session_in_test_transaction(request: Request) -> AsyncIterator[AsyncSession]:
-        async with factory() as session:
-            try:
-                yield session
-                if session.in_transaction():
-                    await session.commit()
-            except BaseException:
-                await session.rollback()
-                raise
-
-    app.dependency_overrides[get_session] = session_in_test_transaction
-    transport = httpx.ASGITransport(app=app)
-    try:
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
-            yield http
-    finally:
-        app.dependency_overrides.pop(get_session, None)
-
-
-@pytest.fixture
-async def live_client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    """HTTP client over ASGI with the app's real sessions: data is committed."""
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+async def client(app: FastAPI, clean_database: None) -> AsyncIterator[httpx.AsyncClient]:
+    """HTTP client over ASGI on the app with its own sessions: what it writes is committed."""
+    async with asgi_client(app) as http:
         yield http
+
+
+@pytest.fixture
+async def db_session(app: FastAPI, clean_database: None) -> AsyncIterator[WriteSession]:
+    """A write session on the app's database; what the app must see is committed first."""
+    async with app_state(app).database.write_sessions() as session:
+        yield session
 
 
 @pytest.fixture
@@ -191,8 +111,3 @@ async def fresh_database(tmp_path: Path) -> AsyncIterator[URL]:
     url = await new_database(tmp_path)
     yield url
     await discard_database(url)
-
-
-def engine_for(url: URL) -> AsyncEngine:
-    """A small pooled engine on a test database."""
-    return create_engine(make_settings(url))

@@ -13,12 +13,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Annotated, Any
+from typing import Any
 
 import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 
 from service.config import Settings
@@ -218,18 +217,3 @@ bearer_scheme = OAuth2PasswordBearer(
     auto_error=False,
     description="Access token from `POST /api/v1/auth/token` (OAuth2 password grant).",
 )
-
-
-def request_settings(request: Request) -> Settings:
-    """The settings of the application serving the request."""
-    settings: Settings = request.app.state.settings
-    return settings
-
-
-async def access_claims(
-    request: Request, token: Annotated[str | None, Depends(bearer_scheme)]
-) -> AccessClaims:
-    """The caller's validated access-token claims; 401 when missing or invalid."""
-    if not token:
-        raise NotAuthenticatedError
-    return decode_access_token(request_settings(request), token)

@@ -29,10 +29,15 @@ def load_models() -> None:
 
 
 def discover_routers() -> list[APIRouter]:
-    """The `router` of every domain's routes module, in name order."""
+    """The `router` of every domain's routes module, in name order.
+
+    A routes module without an APIRouter named `router` stops start-up: its
+    endpoints would otherwise be missing without a word.
+    """
     routers = []
     for module in _domain_modules("routes"):
         router = getattr(module, "router", None)
-        if isinstance(router, APIRouter):
-            routers.append(router)
+        if not isinstance(router, APIRouter):
+            raise TypeError(f"{module.__name__} defines no APIRouter named `router`")
+        routers.append(router)
     return routers

@@ -16,6 +16,7 @@ import structlog
 from gunicorn.app.base import BaseApplication
 
 from service.config import Settings
+from service.db.dialect import is_embedded
 from service.server.hooks import hooks
 from service.server.options import gunicorn_options
 from service.telemetry.environment import configuration_problem
@@ -111,8 +112,9 @@ def serve(settings: Settings) -> int:
     # First of all: nothing may import prometheus_client before this is set.
     metrics_dir = prepare_multiprocess_dir()
     ensure_multiprocess_metrics()
-    if settings.is_sqlite:
-        # Embedded mode only: nobody else will migrate a local SQLite file.
+    if is_embedded(settings):
+        # The one branch on the database that stays here: in embedded mode nobody else
+        # will migrate the local SQLite file; on PostgreSQL `tasks-api migrate` does.
         from service.db.migrate import MigrationError, migrate
 
         try:

@@ -31,6 +31,7 @@ from opentelemetry.metrics import NoOpMeterProvider
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.config import Settings
+from service.state import app_state
 from service.telemetry import auto, environment, metrics, otel, runtime
 from service.telemetry.http import (
     UNOBSERVED_PATHS,
@@ -81,8 +82,9 @@ def instrument_app(app: FastAPI) -> None:
     """
     app.add_middleware(HttpMetricsMiddleware)
     record_handled_server_errors(app)
-    app.state.on_readiness = metrics.set_readiness
-    app.state.on_schema_state = metrics.set_schema_state
+    state = app_state(app)
+    state.on_readiness = metrics.set_readiness
+    state.on_schema_state = metrics.set_schema_state
     # Auto-instrumentation's FastAPI class would take the server span over.
     auto.remove_server_instrumentation(app)
 

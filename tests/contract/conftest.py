@@ -13,8 +13,8 @@ from schemathesis.python import asgi
 from service.app import create_app
 from service.config import Settings
 from service.core.lifecycle import ShutdownState
-from tests.conftest import make_settings
 from tests.integration.api.helpers import PASSWORD, fast_password_hashing
+from tests.support.apps import make_settings
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -6,11 +6,9 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
 from openapi_spec_validator import validate
 
-from service.app import create_app
-from tests.conftest import make_settings
+from tests.support.apps import asgi_client, make_settings, new_app
 
 OPERATIONS = {
     ("post", "/api/v1/users"): ("createUser", {201, 400, 409, 422, 503}),
@@ -71,8 +69,7 @@ async def test_request_and_response_bodies_have_examples(document: dict[str, Any
 
 
 async def test_docs_are_gated_by_the_docs_setting() -> None:
-    app: FastAPI = create_app(make_settings("sqlite+aiosqlite:///unused.db", docs_enabled=False))
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+    app = new_app(make_settings("sqlite+aiosqlite:///unused.db", docs_enabled=False))
+    async with asgi_client(app) as http:
         assert (await http.get("/openapi.json")).status_code == 404
         assert (await http.get("/docs")).status_code == 404

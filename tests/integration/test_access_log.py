@@ -8,11 +8,9 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 
-from service.app import create_app
 from service.config import Settings
-from service.core.lifecycle import ShutdownState
+from tests.support.apps import new_app, serving
 
 
 def _access_lines(captured: str) -> list[dict[str, object]]:
@@ -28,11 +26,9 @@ def _access_lines(captured: str) -> list[dict[str, object]]:
 async def _client_at(settings: Settings, level: str) -> AsyncIterator[httpx.AsyncClient]:
     # Logging is process-wide: the app created last decides the level, so each test
     # creates its own app at the level it needs.
-    app = create_app(settings.model_copy(update={"log_level": level}), shutdown=ShutdownState())
-    async with LifespanManager(app):
-        transport = httpx.ASGITransport(app=app, client=("10.1.2.3", 4567))
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-            yield client
+    app = new_app(settings.model_copy(update={"log_level": level}))
+    async with serving(app, client=("10.1.2.3", 4567)) as client:
+        yield client
 
 
 @pytest.fixture

@@ -17,9 +17,9 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.db import pool as db_pool
-from service.db.engine import create_engine, create_session_factory
 from service.db.errors import driver_cause, is_database_unavailable
-from tests.conftest import make_settings
+from service.db.session import Database, open_database
+from tests.support.apps import make_settings
 from tests.support.proxy import Mode, StallingProxy
 
 pytestmark = pytest.mark.postgres
@@ -33,14 +33,20 @@ def proxy(database_url: URL) -> Iterator[StallingProxy]:
 
 
 @pytest.fixture
-async def engine(database_url: URL, proxy: StallingProxy) -> AsyncIterator[AsyncEngine]:
-    """A pooled serving engine that reaches PostgreSQL only through the proxy."""
+async def database(database_url: URL, proxy: StallingProxy) -> AsyncIterator[Database]:
+    """The serving engine and its sessions, reaching PostgreSQL only through the proxy."""
     url = database_url.set(host="127.0.0.1", port=proxy.port)
     # Command timeout: statement timeout + 1 s = 1.5 s.
     settings = make_settings(url, db_connect_timeout_seconds=1, db_statement_timeout_ms=500)
-    serving = create_engine(settings)
+    serving = open_database(settings)
     yield serving
-    await serving.dispose()
+    await serving.close()
+
+
+@pytest.fixture
+def engine(database: Database) -> AsyncEngine:
+    """The pooled serving engine."""
+    return database.engine
 
 
 async def _backend_pid(engine: AsyncEngine) -> int:
@@ -108,15 +114,13 @@ async def test_silent_idle_connection_is_not_handed_out(
     assert await _backend_pid(engine) != first
 
 
-async def test_reads_run_in_autocommit_and_writes_in_a_transaction(engine: AsyncEngine) -> None:
-    reads = create_session_factory(engine, read_only=True)
-    writes = create_session_factory(engine)
-    async with reads() as session:
+async def test_reads_run_in_autocommit_and_writes_in_a_transaction(database: Database) -> None:
+    async with database.read_sessions() as session:
         await session.execute(text("SELECT 1"))
         driver = (await session.connection()).sync_connection
         assert driver is not None
         assert not driver.connection.driver_connection.is_in_transaction()  # type: ignore[union-attr]
-    async with writes() as session:
+    async with database.write_sessions() as session:
         await session.execute(text("SELECT 1"))
         driver = (await session.connection()).sync_connection
         assert driver is not None

@@ -7,19 +7,16 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from pydantic import BaseModel, Field
 from sqlalchemy import text
 from sqlalchemy.engine import URL
 
-from service.app import create_app
-from service.core.lifecycle import ShutdownState
-from service.db.engine import DbSession, create_engine
-from tests.conftest import make_settings
+from service.db.engine import create_engine
+from service.dependencies import ReadSessionDep, WriteSessionDep
+from tests.support.apps import asgi_client, make_settings, new_app, started
+from tests.support.problems import assert_problem
 from tests.support.server import free_port
-
-PROBLEM_KEYS = {"type", "title", "status", "detail", "instance", "code", "request_id"}
 
 
 class Payload(BaseModel):
@@ -33,9 +30,7 @@ async def error_app(database_url: URL) -> AsyncIterator[FastAPI]:
 
     A 500 ms statement timeout gives asyncpg a command timeout of 1.5 s.
     """
-    app = create_app(
-        make_settings(database_url, db_statement_timeout_ms=500), shutdown=ShutdownState()
-    )
+    app = new_app(make_settings(database_url, db_statement_timeout_ms=500))
 
     @app.post("/test/echo")
     async def echo(payload: Payload) -> Payload:
@@ -46,7 +41,7 @@ async def error_app(database_url: URL) -> AsyncIterator[FastAPI]:
         raise RuntimeError("secret internal detail")
 
     @app.get("/test/bad-sql")
-    async def bad_sql(session: DbSession) -> None:
+    async def bad_sql(session: ReadSessionDep) -> None:
         await session.execute(text("SELECT * FROM no_such_table WHERE secret = 'hunter2'"))
 
     @app.get("/test/own-timeout")
@@ -69,31 +64,19 @@ async def error_app(database_url: URL) -> AsyncIterator[FastAPI]:
             await engine.dispose()
 
     @app.get("/test/silent-db")
-    async def silent_db(session: DbSession) -> None:
+    async def silent_db(session: WriteSessionDep) -> None:
         # The server never cancels this statement: asyncpg's command timeout ends it.
         await session.execute(text("SET LOCAL statement_timeout = 0"))
         await session.execute(text("SELECT pg_sleep(30)"))
 
-    async with LifespanManager(app):
+    async with started(app):
         yield app
 
 
 @pytest.fixture
 async def http(error_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=error_app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+    async with asgi_client(error_app, raise_app_exceptions=False) as client:
         yield client
-
-
-def _assert_problem(response: httpx.Response, status: int, code: str) -> dict[str, object]:
-    assert response.status_code == status
-    assert response.headers["content-type"] == "application/problem+json"
-    body: dict[str, object] = response.json()
-    assert body.keys() >= PROBLEM_KEYS
-    assert body["status"] == status
-    assert body["code"] == code
-    assert body["request_id"] == response.headers["x-request-id"]
-    return body
 
 
 async def test_valid_request_passes(http: httpx.AsyncClient) -> None:
@@ -103,16 +86,16 @@ async def test_valid_request_passes(http: httpx.AsyncClient) -> None:
 
 
 async def test_unknown_route_is_404(http: httpx.AsyncClient) -> None:
-    body = _assert_problem(await http.get("/api/v1/nothing"), 404, "not_found")
+    body = assert_problem(await http.get("/api/v1/nothing"), 404, "not_found")
     assert body["instance"] == "/api/v1/nothing"
 
 
 async def test_wrong_method_is_405(http: httpx.AsyncClient) -> None:
-    _assert_problem(await http.delete("/healthz"), 405, "method_not_allowed")
+    assert_problem(await http.delete("/healthz"), 405, "method_not_allowed")
 
 
 async def test_validation_error_is_422_naming_each_field(http: httpx.AsyncClient) -> None:
-    body = _assert_problem(
+    body = assert_problem(
         await http.post("/test/echo", json={"name": "", "count": "x"}), 422, "validation_failed"
     )
     errors = body["errors"]
@@ -124,12 +107,12 @@ async def test_malformed_json_is_422(http: httpx.AsyncClient) -> None:
     response = await http.post(
         "/test/echo", content=b"{not json", headers={"content-type": "application/json"}
     )
-    _assert_problem(response, 422, "validation_failed")
+    assert_problem(response, 422, "validation_failed")
 
 
 async def test_unexpected_exception_is_generic_500(http: httpx.AsyncClient) -> None:
     response = await http.get("/test/boom")
-    body = _assert_problem(response, 500, "internal_error")
+    body = assert_problem(response, 500, "internal_error")
     assert "secret internal detail" not in response.text
     assert "Traceback" not in response.text
     assert str(body["detail"]).startswith("An unexpected error occurred")
@@ -139,7 +122,7 @@ async def test_database_error_never_shows_sql(
     http: httpx.AsyncClient, capfd: pytest.CaptureFixture[str]
 ) -> None:
     response = await http.get("/test/bad-sql")
-    _assert_problem(response, 500, "internal_error")
+    assert_problem(response, 500, "internal_error")
     assert "no_such_table" not in response.text
     logged = capfd.readouterr()
     assert "hunter2" not in logged.out + logged.err
@@ -148,21 +131,21 @@ async def test_database_error_never_shows_sql(
 
 async def test_a_timeout_outside_the_driver_is_a_defect(http: httpx.AsyncClient) -> None:
     response = await http.get("/test/own-timeout")
-    body = _assert_problem(response, 500, "internal_error")
+    body = assert_problem(response, 500, "internal_error")
     assert "retry-after" not in response.headers
     assert "gave up" not in str(body)
 
 
 async def test_a_connection_error_outside_the_driver_is_a_defect(http: httpx.AsyncClient) -> None:
     response = await http.get("/test/own-connection-error")
-    _assert_problem(response, 500, "internal_error")
+    assert_problem(response, 500, "internal_error")
     assert "retry-after" not in response.headers
 
 
 @pytest.mark.postgres
 async def test_an_unreachable_database_is_503_with_retry_after(http: httpx.AsyncClient) -> None:
     response = await http.get("/test/unreachable-db")
-    _assert_problem(response, 503, "database_unavailable")
+    assert_problem(response, 503, "database_unavailable")
     assert response.headers["retry-after"] == "5"
 
 
@@ -172,6 +155,6 @@ async def test_a_database_that_stops_answering_is_503_with_retry_after(
 ) -> None:
     started = time.monotonic()
     response = await http.get("/test/silent-db")
-    _assert_problem(response, 503, "database_unavailable")
+    assert_problem(response, 503, "database_unavailable")
     assert response.headers["retry-after"] == "5"
     assert time.monotonic() - started < 15, "the command timeout did not end the statement"

@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
-from fastapi import FastAPI
 from prometheus_client import REGISTRY
 from sqlalchemy import text
 from sqlalchemy.engine import URL
 
-from service.app import create_app
-from service.core.lifecycle import ShutdownState
+from service.config import Settings
+from service.db.engine import create_engine
 from service.db.migrate import (
     SchemaState,
     head_revision,
@@ -22,8 +19,10 @@ from service.db.migrate import (
     migrate,
     schema_state,
 )
+from service.state import app_state
 from service.version import VERSION
-from tests.conftest import engine_for, make_settings
+from tests.support.apps import make_settings, new_app, serving
+from tests.support.problems import assert_problem
 
 
 async def test_healthz_reports_ok_and_version(client: httpx.AsyncClient) -> None:
@@ -38,22 +37,11 @@ async def test_readyz_is_ready_on_a_migrated_database(client: httpx.AsyncClient)
     assert response.json() == {"status": "ready", "checks": {"database": "ok", "schema": "ok"}}
 
 
-async def _client_for(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    async with LifespanManager(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
-            yield http
-
-
 async def test_readyz_503_names_schema_when_database_is_behind(fresh_database: URL) -> None:
-    app = create_app(make_settings(fresh_database), shutdown=ShutdownState())
-    async for http in _client_for(app):
+    async with serving(new_app(make_settings(fresh_database))) as http:
         response = await http.get("/readyz")
         healthz = await http.get("/healthz")
-    assert response.status_code == 503
-    assert response.headers["content-type"] == "application/problem+json"
-    body = response.json()
-    assert body["code"] == "not_ready"
+    body = assert_problem(response, 503, "not_ready")
     assert body["checks"]["database"] == "ok"
     assert body["checks"]["schema"] == f"behind: database at empty, code at {head_revision()}"
     assert healthz.status_code == 200, "liveness does not depend on the database"
@@ -61,8 +49,7 @@ async def test_readyz_503_names_schema_when_database_is_behind(fresh_database: U
 
 async def test_readyz_503_when_database_unreachable() -> None:
     url = "postgresql+asyncpg://postgres@127.0.0.1:1/none"
-    app = create_app(make_settings(url, db_connect_timeout_seconds=0.5), shutdown=ShutdownState())
-    async for http in _client_for(app):
+    async with serving(new_app(make_settings(url, db_connect_timeout_seconds=0.5))) as http:
         response = await http.get("/readyz")
         healthz = await http.get("/healthz")
     assert response.status_code == 503
@@ -70,10 +57,10 @@ async def test_readyz_503_when_database_unreachable() -> None:
     assert healthz.status_code == 200
 
 
-async def test_readyz_503_from_the_moment_shutdown_begins(settings: object) -> None:
-    shutdown = ShutdownState()
-    app = create_app(settings, shutdown=shutdown)  # type: ignore[arg-type]
-    async for http in _client_for(app):
+async def test_readyz_503_from_the_moment_shutdown_begins(settings: Settings) -> None:
+    app = new_app(settings)
+    shutdown = app_state(app).shutdown
+    async with serving(app) as http:
         assert (await http.get("/readyz")).status_code == 200
         shutdown.begin()
         response = await http.get("/readyz")
@@ -91,7 +78,7 @@ async def test_probe_wrong_method_is_405(client: httpx.AsyncClient, path: str) -
 
 async def _stamp(url: URL, revision: str) -> None:
     """Set the database's Alembic revision by hand, as another release would leave it."""
-    engine = engine_for(url)
+    engine = create_engine(make_settings(url))
     try:
         async with engine.begin() as connection:
             await connection.execute(
@@ -110,9 +97,9 @@ async def test_readyz_stays_ready_when_a_newer_release_migrated_the_schema(
 ) -> None:
     await migrate(make_settings(fresh_database))
     await _stamp(fresh_database, "0099_from_a_newer_release")
-    app = create_app(make_settings(fresh_database), shutdown=ShutdownState())
+    app = new_app(make_settings(fresh_database))
     capfd.readouterr()
-    async for http in _client_for(app):
+    async with serving(app) as http:
         first = await http.get("/readyz")
         second = await http.get("/readyz")
     assert first.status_code == second.status_code == 200, first.text
@@ -138,8 +125,7 @@ async def test_readyz_stays_ready_when_a_newer_release_migrated_the_schema(
 async def test_readyz_503_when_the_schema_is_at_an_older_revision(fresh_database: URL) -> None:
     await migrate(make_settings(fresh_database))
     await _stamp(fresh_database, "0002")
-    app = create_app(make_settings(fresh_database), shutdown=ShutdownState())
-    async for http in _client_for(app):
+    async with serving(new_app(make_settings(fresh_database))) as http:
         response = await http.get("/readyz")
     assert response.status_code == 503
     assert (
@@ -152,8 +138,7 @@ async def test_readyz_503_when_the_schema_is_at_an_older_revision(fresh_database
 
 async def test_schema_state_is_unknown_while_the_database_is_unreachable() -> None:
     url = "postgresql+asyncpg://postgres@127.0.0.1:1/none"
-    app = create_app(make_settings(url, db_connect_timeout_seconds=0.5), shutdown=ShutdownState())
-    async for http in _client_for(app):
+    async with serving(new_app(make_settings(url, db_connect_timeout_seconds=0.5))) as http:
         assert (await http.get("/readyz")).status_code == 503
     assert _schema_gauge("unknown") == 1
     assert _schema_gauge("at_head") == _schema_gauge("ahead") == 0

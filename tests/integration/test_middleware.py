@@ -6,13 +6,12 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from fastapi import FastAPI, Request
 
-from service.app import create_app
 from service.config import Settings
-from service.core.lifecycle import ShutdownState
 from service.core.middleware import accept_request_id
+from tests.support.apps import asgi_client, new_app, started
+from tests.support.problems import assert_problem
 
 LIMIT = 2048
 
@@ -23,7 +22,7 @@ async def small_app(settings: Settings) -> AsyncIterator[FastAPI]:
     tuned = settings.model_copy(
         update={"request_body_limit_bytes": LIMIT, "cors_origins": ("https://ui.example",)}
     )
-    app = create_app(tuned, shutdown=ShutdownState())
+    app = new_app(tuned)
 
     @app.post("/test/size")
     async def size(request: Request) -> dict[str, int]:
@@ -33,14 +32,13 @@ async def small_app(settings: Settings) -> AsyncIterator[FastAPI]:
     async def big() -> dict[str, str]:
         return {"text": "x" * 5000}
 
-    async with LifespanManager(app):
+    async with started(app):
         yield app
 
 
 @pytest.fixture
 async def http(small_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=small_app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+    async with asgi_client(small_app) as client:
         yield client
 
 
@@ -84,9 +82,7 @@ async def test_body_within_limit_is_accepted(http: httpx.AsyncClient) -> None:
 
 async def test_body_over_limit_by_content_length_is_413(http: httpx.AsyncClient) -> None:
     response = await http.post("/test/size", content=b"x" * (LIMIT + 1))
-    assert response.status_code == 413
-    assert response.headers["content-type"] == "application/problem+json"
-    assert response.json()["code"] == "payload_too_large"
+    assert_problem(response, 413, "payload_too_large")
 
 
 async def test_chunked_body_over_limit_is_413(http: httpx.AsyncClient) -> None:
@@ -96,8 +92,7 @@ async def test_chunked_body_over_limit_is_413(http: httpx.AsyncClient) -> None:
 
     response = await http.post("/test/size", content=chunks())
     assert "content-length" not in response.request.headers
-    assert response.status_code == 413
-    assert response.json()["code"] == "payload_too_large"
+    assert_problem(response, 413, "payload_too_large")
 
 
 async def test_cors_preflight_for_allowed_origin(http: httpx.AsyncClient) -> None:

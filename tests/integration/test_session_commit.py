@@ -3,20 +3,41 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Annotated
 
 import asyncpg
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
+from fastapi import Depends
 from sqlalchemy import text
 from sqlalchemy.engine import URL
 
-from service.app import create_app
-from service.core.lifecycle import ShutdownState
-from service.db.engine import DbSession
-from tests.conftest import make_settings
+from service.core.errors import AppError
+from service.db.session import WriteSession
+from service.dependencies import WriteSessionDep, write_session
+from tests.support.apps import make_settings, new_app, serving
+from tests.support.problems import assert_problem
 
 pytestmark = pytest.mark.postgres
+
+
+class RefusalError(AppError):
+    """An answer that must keep what the request wrote."""
+
+    status = 403
+    code = "refused"
+
+
+class ConflictError(AppError):
+    """Any other error of the service: what the request wrote is rolled back."""
+
+    status = 409
+    code = "conflict"
+
+
+KeptOnRefusal = Annotated[
+    WriteSession, Depends(write_session(commit_on=(RefusalError,)), scope="function")
+]
 
 
 def _dsn(url: URL) -> str:
@@ -34,22 +55,30 @@ async def http(fresh_database: URL) -> AsyncIterator[httpx.AsyncClient]:
         )
     finally:
         await connection.close()
-    app = create_app(make_settings(fresh_database), shutdown=ShutdownState())
+    app = new_app(make_settings(fresh_database))
 
     @app.post("/test/notes/{note_id}", status_code=201)
-    async def add_note(note_id: int, session: DbSession) -> dict[str, int]:
+    async def add_note(note_id: int, session: WriteSessionDep) -> dict[str, int]:
         await session.execute(text("INSERT INTO note (id) VALUES (:id)"), {"id": note_id})
         return {"id": note_id}
 
+    @app.post("/test/notes/{note_id}/refused", status_code=201)
+    async def add_then_refuse(note_id: int, session: KeptOnRefusal) -> dict[str, int]:
+        await session.execute(text("INSERT INTO note (id) VALUES (:id)"), {"id": note_id})
+        raise RefusalError
+
+    @app.post("/test/notes/{note_id}/conflict", status_code=201)
+    async def add_then_conflict(note_id: int, session: KeptOnRefusal) -> dict[str, int]:
+        await session.execute(text("INSERT INTO note (id) VALUES (:id)"), {"id": note_id})
+        raise ConflictError
+
     @app.post("/test/notes/{note_id}/fail", status_code=201)
-    async def add_then_fail(note_id: int, session: DbSession) -> dict[str, int]:
+    async def add_then_fail(note_id: int, session: WriteSessionDep) -> dict[str, int]:
         await session.execute(text("INSERT INTO note (id) VALUES (:id)"), {"id": note_id})
         raise ValueError("the endpoint failed after writing")
 
-    async with LifespanManager(app):
-        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-            yield client
+    async with serving(app, raise_app_exceptions=False) as client:
+        yield client
 
 
 async def _count(url: URL) -> int:
@@ -75,7 +104,7 @@ async def test_failed_commit_turns_into_an_error_response(
     assert (await http.post("/test/notes/7")).status_code == 201
     duplicate = await http.post("/test/notes/7")
     assert duplicate.status_code == 500, "the commit failed, so the client must not see 201"
-    assert duplicate.headers["content-type"] == "application/problem+json"
+    assert_problem(duplicate, 500, "internal_error")
     assert await _count(fresh_database) == 1
 
 
@@ -85,3 +114,29 @@ async def test_endpoint_error_rolls_back_its_writes(
     response = await http.post("/test/notes/9/fail")
     assert response.status_code == 500
     assert await _count(fresh_database) == 0
+
+
+async def test_a_session_declared_to_keep_a_refusal_commits_it(
+    http: httpx.AsyncClient, fresh_database: URL
+) -> None:
+    response = await http.post("/test/notes/3/refused")
+    assert response.status_code == 403
+    assert response.json()["code"] == "refused"
+    assert await _count(fresh_database) == 1
+
+
+async def test_that_session_still_rolls_back_any_other_error(
+    http: httpx.AsyncClient, fresh_database: URL
+) -> None:
+    response = await http.post("/test/notes/4/conflict")
+    assert response.status_code == 409
+    assert await _count(fresh_database) == 0
+
+
+async def test_a_refusal_whose_commit_fails_is_not_answered_as_the_refusal(
+    http: httpx.AsyncClient, fresh_database: URL
+) -> None:
+    assert (await http.post("/test/notes/5")).status_code == 201
+    response = await http.post("/test/notes/5/refused")  # the deferred unique check fails
+    assert response.status_code == 500
+    assert await _count(fresh_database) == 1

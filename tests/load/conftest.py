@@ -10,9 +10,8 @@ import asyncpg
 import pytest
 from sqlalchemy.engine import URL
 
-from tests.conftest import BACKEND
 from tests.load.seed import asyncpg_dsn, create_bench_database
-from tests.support.databases import drop_postgres_database
+from tests.support.databases import BACKEND, drop_postgres_database
 
 INSERT_USER = """
 INSERT INTO app_user (id, email, email_normalized, password_hash, created_at, updated_at)

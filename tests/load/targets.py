@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 
+from tests.support.processes import children_of
 from tests.support.server import PROJECT_ROOT, free_port
 
 READY_POLL_SECONDS = 0.02
@@ -39,19 +40,6 @@ def memory_of(pid: int) -> MemoryUse:
             if line.startswith("Pss:"):
                 values["Pss"] = int(line.split()[1]) * 1024
     return MemoryUse(values.get("VmRSS", 0), values.get("VmHWM", 0), values.get("Pss", 0))
-
-
-def children_of(pid: int) -> list[int]:
-    """Direct children of a process, from /proc (the gunicorn workers of a master)."""
-    children = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        with contextlib.suppress(OSError, IndexError, ValueError):
-            stat = (entry / "stat").read_text()
-            if int(stat[stat.rindex(")") + 2 :].split()[1]) == pid:
-                children.append(int(entry.name))
-    return sorted(children)
 
 
 @dataclass
@@ -102,7 +90,7 @@ class Target:
 
     def worker_pids(self) -> list[int]:
         """The worker processes under the master."""
-        return children_of(self.process.pid) if self.process else []
+        return sorted(children_of(self.process.pid)) if self.process else []
 
     def worker_memory(self) -> list[MemoryUse]:
         """Memory of every worker right now."""

@@ -8,10 +8,10 @@ import httpx
 import pytest
 from sqlalchemy.engine import URL
 
-from service.db.migrate import migrate
-from tests.conftest import BACKEND, discard_database, make_settings, new_database
 from tests.resilience.api import Owner, create_task, sign_up
-from tests.resilience.support import service_env, through
+from tests.resilience.support import resilience_settings, through
+from tests.support.apps import migrated_database as new_migrated_database
+from tests.support.databases import BACKEND
 from tests.support.proxy import StallingProxy
 from tests.support.server import ServiceProcess, running_service
 
@@ -19,10 +19,8 @@ from tests.support.server import ServiceProcess, running_service
 @pytest.fixture(scope="package")
 async def migrated_database(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[URL]:
     """A fresh PostgreSQL database of this package, at the head revision."""
-    url = await new_database(tmp_path_factory.mktemp("resilience"))
-    await migrate(make_settings(url))
-    yield url
-    await discard_database(url)
+    async with new_migrated_database(tmp_path_factory.mktemp("resilience")) as url:
+        yield url
 
 
 @pytest.fixture(scope="package")
@@ -40,7 +38,7 @@ def proxied_service(
     migrated_database: URL, proxy: StallingProxy, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServiceProcess]:
     """`tasks-api serve` with two workers, reaching the database through the proxy."""
-    env = service_env(through(proxy, migrated_database))
+    env = resilience_settings(through(proxy, migrated_database))
     with running_service(env, cwd=tmp_path_factory.mktemp("service")) as service:
         yield service
 

@@ -1,14 +1,12 @@
-"""Helpers of the resilience tests: service settings, worker processes, metrics, a proxy."""
+"""Helpers of the resilience tests: service settings, metrics, a proxy."""
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Mapping
-from pathlib import Path
 
 from sqlalchemy.engine import URL
 
-from tests.conftest import TEST_JWT_SECRET
+from tests.support.apps import TEST_JWT_SECRET
 from tests.support.databases import url_string
 from tests.support.proxy import TcpProxy
 
@@ -24,8 +22,8 @@ WORKERS = 2
 PROBLEM_JSON = "application/problem+json"
 
 
-def service_env(database_url: URL, **overrides: str) -> dict[str, str]:
-    """Environment of a service under test: small timeouts, two workers, no telemetry export."""
+def resilience_settings(database_url: URL, **overrides: str) -> dict[str, str]:
+    """Settings of a service under test: small timeouts, two workers, no telemetry export."""
     env = {
         "ENVIRONMENT": "development",
         "DATABASE_URL": url_string(database_url),
@@ -48,21 +46,6 @@ def service_env(database_url: URL, **overrides: str) -> dict[str, str]:
 def through(proxy: TcpProxy, url: URL) -> URL:
     """The same database URL, reached through the proxy."""
     return url.set(host="127.0.0.1", port=proxy.port)
-
-
-def children_of(pid: int) -> set[int]:
-    """Direct children of a process (the gunicorn workers of a master)."""
-    children: set[int] = set()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        with contextlib.suppress(OSError, IndexError, ValueError):
-            stat = (entry / "stat").read_text()
-            # The command name may hold spaces and parentheses: split after the last ')'.
-            fields = stat[stat.rindex(")") + 2 :].split()
-            if int(fields[1]) == pid:
-                children.add(int(entry.name))
-    return children
 
 
 def metric_total(exposition: str, name: str, labels: Mapping[str, str] | None = None) -> float:

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy.engine import URL
 
 from service.db.migrate import head_revision
-from tests.resilience.support import service_env, through
+from tests.resilience.support import resilience_settings, through
 from tests.support.proxy import Mode, StallingProxy
 
 pytestmark = pytest.mark.postgres
@@ -21,7 +21,7 @@ CONCURRENT_RUNS = 3
 
 def start_migrate(database_url: URL, cwd: Path, *args: str) -> subprocess.Popen[str]:
     """Start `python -m service migrate` as its own process."""
-    env = service_env(database_url, LOG_FORMAT="json")
+    env = resilience_settings(database_url, LOG_FORMAT="json")
     return subprocess.Popen(
         [sys.executable, "-m", "service", "migrate", *args],
         cwd=cwd,
@@ -65,5 +65,5 @@ async def test_migrate_against_an_unreachable_database_fails_in_bounded_time(
     assert run.returncode == 1, (out, err)
     assert err.startswith("tasks-api migrate: "), err
     assert "Traceback" not in err
-    # Connect timeout is 1 s in service_env; the interpreter start is the rest.
+    # Connect timeout is 1 s in resilience_settings; the interpreter start is the rest.
     assert took < 10, f"migrate took {took:.1f} s"

@@ -23,8 +23,8 @@ from tests.resilience.support import (
     POOL_TIMEOUT_SECONDS,
     PROBLEM_JSON,
     WORKERS,
-    children_of,
 )
+from tests.support.processes import children_of
 from tests.support.proxy import Mode, StallingProxy
 from tests.support.server import ServiceProcess
 

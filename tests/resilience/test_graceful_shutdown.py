@@ -20,7 +20,8 @@ import pytest
 from sqlalchemy.engine import URL
 
 from tests.resilience.api import asyncpg_dsn, create_task, rows, sign_up
-from tests.resilience.support import DRAIN_DELAY_SECONDS, children_of, service_env
+from tests.resilience.support import DRAIN_DELAY_SECONDS, resilience_settings
+from tests.support.processes import children_of
 from tests.support.server import ServiceProcess, running_service
 
 pytestmark = pytest.mark.postgres
@@ -51,7 +52,7 @@ def draining_service(
     migrated_database: URL, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServiceProcess]:
     """A service of its own (the test stops it), straight on the database."""
-    env = service_env(
+    env = resilience_settings(
         migrated_database,
         DB_STATEMENT_TIMEOUT_MS=str(STATEMENT_TIMEOUT_MS),
         GRACEFUL_TIMEOUT_SECONDS=str(GRACEFUL_TIMEOUT_SECONDS),

@@ -21,7 +21,8 @@ import pytest
 from sqlalchemy.engine import URL
 
 from tests.resilience.api import create_task, rows, sign_up
-from tests.resilience.support import WORKERS, children_of, metric_total, service_env
+from tests.resilience.support import WORKERS, metric_total, resilience_settings
+from tests.support.processes import children_of
 from tests.support.server import ServiceProcess, running_service
 
 pytestmark = pytest.mark.postgres
@@ -48,7 +49,7 @@ def killable_service(
 ) -> Iterator[ServiceProcess]:
     """A service of its own (one of its workers gets killed), straight on the database."""
     with running_service(
-        service_env(migrated_database), cwd=tmp_path_factory.mktemp("killable")
+        resilience_settings(migrated_database), cwd=tmp_path_factory.mktemp("killable")
     ) as service:
         yield service
 

@@ -19,9 +19,9 @@ import pytest
 from sqlalchemy.engine import URL
 
 from service.db.migrate import head_revision
-from tests.conftest import TEST_JWT_SECRET
 from tests.rollout.expand_migration import DRILL_REVISION, script_head, write_expand_migration
 from tests.rollout.test_migration_runner import migrate
+from tests.support.apps import TEST_JWT_SECRET
 from tests.support.databases import url_string
 from tests.support.server import PROJECT_ROOT, ServiceProcess, running_service
 

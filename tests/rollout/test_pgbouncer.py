@@ -10,10 +10,10 @@ from sqlalchemy.engine import URL
 
 from service.db.migrate import ADVISORY_LOCK_KEY, head_revision
 from tests.chart.tools import require_tool
-from tests.conftest import TEST_JWT_SECRET
 from tests.resilience.api import rows
 from tests.rollout.scenario import run_api_scenario
 from tests.rollout.test_migration_runner import migrate, revision_of
+from tests.support.apps import TEST_JWT_SECRET
 from tests.support.databases import url_string
 from tests.support.pgbouncer import PgBouncer, running_pgbouncer
 from tests.support.server import running_service

@@ -19,7 +19,6 @@ from sqlalchemy.engine import URL
 
 from service.db.migrate import head_revision
 from tests.chart.tools import require_tool
-from tests.conftest import TEST_JWT_SECRET
 from tests.rollout.releases import (
     git,
     git_history_available,
@@ -28,6 +27,7 @@ from tests.rollout.releases import (
     tree_of_commit,
 )
 from tests.rollout.scenario import run_api_scenario
+from tests.support.apps import TEST_JWT_SECRET
 from tests.support.databases import url_string
 from tests.support.server import PROJECT_ROOT, running_service, service_env
 

@@ -30,11 +30,11 @@ import pytest
 from sqlalchemy.engine import URL
 
 from service.db.migrate import head_revision
-from tests.conftest import TEST_JWT_SECRET
 from tests.resilience.api import rows
 from tests.rollout.expand_migration import DRILL_COLUMN, DRILL_REVISION, DRILL_TABLE
 from tests.rollout.releases import next_release
 from tests.rollout.traffic import Clients, Endpoints, sign_up
+from tests.support.apps import TEST_JWT_SECRET
 from tests.support.databases import url_string
 from tests.support.server import PROJECT_ROOT, ServiceProcess, running_service, service_env
 

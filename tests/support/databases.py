@@ -1,4 +1,4 @@
-"""Test databases: pick PostgreSQL or SQLite, create a fresh database, drop it after."""
+"""Test databases: PostgreSQL or SQLite (BACKEND, chosen once), fresh databases, dropped after."""
 
 from __future__ import annotations
 
@@ -82,3 +82,21 @@ def sqlite_url(directory: Path) -> URL:
 def url_string(url: URL) -> str:
     """The URL with its password, as the service reads it from DATABASE_URL."""
     return url.render_as_string(hide_password=False)
+
+
+BACKEND = select_backend()
+
+
+async def new_database(tmp_dir: Path) -> URL:
+    """An empty database on the selected backend."""
+    if BACKEND.is_postgres:
+        assert BACKEND.admin_url is not None
+        return await create_postgres_database(BACKEND.admin_url)
+    return sqlite_url(tmp_dir)
+
+
+async def discard_database(url: URL) -> None:
+    """Drop a database made by new_database (SQLite files go with their temp dir)."""
+    if BACKEND.is_postgres:
+        assert BACKEND.admin_url is not None
+        await drop_postgres_database(BACKEND.admin_url, url)

@@ -8,6 +8,7 @@ import sys
 import pytest
 
 from service.config import DEV_JWT_SECRET, Environment, Settings
+from service.db.dialect import is_embedded
 from tests.support.server import service_env
 
 STRONG = "x" * 40
@@ -16,7 +17,7 @@ STRONG = "x" * 40
 def test_defaults_need_no_configuration() -> None:
     settings = Settings()
     assert settings.environment is Environment.DEVELOPMENT
-    assert settings.is_sqlite
+    assert is_embedded(settings)
     assert settings.database_url.get_secret_value() == "sqlite+aiosqlite:///./tasks.db"
     assert (settings.host, settings.port, settings.metrics_port) == ("127.0.0.1", 8000, 9000)
     assert settings.docs is True

@@ -8,7 +8,8 @@ import pytest
 from pydantic import ValidationError
 
 from service.config import Settings
-from service.database_url import normalise_database_url
+from service.db.dialect import is_embedded
+from service.db.url import normalise_database_url
 
 
 @pytest.mark.parametrize(
@@ -80,7 +81,7 @@ def test_settings_hold_the_normalised_url() -> None:
         "postgresql+asyncpg://app:hunter2@db:5432/app?ssl=require"
     )
     assert "hunter2" not in settings.safe_database_url
-    assert not settings.is_sqlite
+    assert not is_embedded(settings)
 
 
 def test_settings_refuse_an_unsupported_parameter() -> None:

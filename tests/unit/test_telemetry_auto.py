@@ -15,7 +15,7 @@ from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from service.app import create_app
 from service.config import Settings
 from service.telemetry import auto
-from tests.conftest import make_settings
+from tests.support.apps import make_settings
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from service.telemetry.database import (
     instrumented_pool_class,
     statement_operation,
 )
-from tests.conftest import make_settings
+from tests.support.apps import make_settings
 
 
 def sample(name: str, **labels: str) -> float:

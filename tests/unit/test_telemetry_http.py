@@ -10,6 +10,8 @@ from prometheus_client import REGISTRY
 
 from service.app import create_app
 from service.config import Settings
+from service.state import app_state
+from tests.support.apps import asgi_client
 
 
 def requests_total(**labels: str) -> float:
@@ -78,7 +80,9 @@ async def test_probes_are_not_recorded(client: httpx.AsyncClient) -> None:
 async def test_readiness_gauge_follows_the_probe(client: httpx.AsyncClient, app: FastAPI) -> None:
     assert (await client.get("/readyz")).status_code == 200
     assert REGISTRY.get_sample_value("tasks_api_readiness") == 1
-    app.state.on_readiness(False)
+    set_ready = app_state(app).on_readiness
+    assert set_ready is not None
+    set_ready(False)
     assert REGISTRY.get_sample_value("tasks_api_readiness") == 0
     assert (await client.get("/readyz")).status_code == 200
     assert REGISTRY.get_sample_value("tasks_api_readiness") == 1
@@ -93,7 +97,6 @@ async def test_many_apps_in_one_process_share_the_metric_objects(settings: Setti
         async def ping() -> dict[str, str]:
             return {"pong": "yes"}
 
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+        async with asgi_client(app) as http:
             assert (await http.get("/test/ping")).status_code == 200
     assert requests_total(method="GET", handler="/test/ping", status="200") == before + 3

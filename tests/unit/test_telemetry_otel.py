@@ -15,7 +15,7 @@ from service.telemetry import otel, resource
 from service.telemetry.environment import TelemetryConfigError
 from service.telemetry.exporters import CountingSpanExporter
 from service.telemetry.resource import build_resource
-from tests.conftest import make_settings
+from tests.support.apps import make_settings
 
 OTEL_VARIABLES = (
     "OTEL_SDK_DISABLED",

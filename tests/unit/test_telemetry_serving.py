@@ -17,7 +17,7 @@ from service.server.serving import (
     prepare_multiprocess_dir,
 )
 from service.telemetry.prometheus import forget_process
-from tests.conftest import make_settings
+from tests.support.apps import make_settings
 from tests.support.server import free_port
 
 

@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -17,24 +16,24 @@ from sqlalchemy import text
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from structlog.testing import capture_logs
 
-from service.app import create_app
 from service.config import Settings
-from service.core.lifecycle import ShutdownState
-from service.db.engine import DbSession
+from service.db.dialect import is_embedded
+from service.dependencies import ReadSessionDep
 from service.telemetry import otel
+from tests.support.apps import asgi_client, new_app, started
 
 
 @pytest.fixture(scope="module")
 async def traced_app(settings: Settings) -> AsyncIterator[FastAPI]:
     """The app with routes that query, fail, and fail in a handled way."""
-    app = create_app(settings, shutdown=ShutdownState())
+    app = new_app(settings)
 
     @app.get("/test/query")
-    async def query(session: DbSession) -> dict[str, int]:
+    async def query(session: ReadSessionDep) -> dict[str, int]:
         return {"one": (await session.execute(text("SELECT 1"))).scalar_one()}
 
     @app.get("/test/bad-sql")
-    async def bad_sql(session: DbSession) -> None:
+    async def bad_sql(session: ReadSessionDep) -> None:
         await session.execute(text("SELECT * FROM no_such_table WHERE secret = 'hunter2'"))
 
     @app.get("/test/pool-timeout")
@@ -42,7 +41,7 @@ async def traced_app(settings: Settings) -> AsyncIterator[FastAPI]:
         # Raised by hand as the pool raises it when no connection frees up in time.
         raise PoolTimeoutError("QueuePool limit reached")
 
-    async with LifespanManager(app):
+    async with started(app):
         yield app
 
 
@@ -63,8 +62,7 @@ async def http(
     traced_app: FastAPI, memory: InMemorySpanExporter
 ) -> AsyncIterator[httpx.AsyncClient]:
     memory.clear()
-    transport = httpx.ASGITransport(app=traced_app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+    async with asgi_client(traced_app) as client:
         yield client
 
 
@@ -89,7 +87,7 @@ async def test_server_span_is_the_parent_of_database_spans(
     assert server.attributes["http.response.status_code"] == 200
     queries = [s for s in memory.get_finished_spans() if s.kind is SpanKind.CLIENT]
     assert queries
-    backend = "sqlite" if settings.is_sqlite else "postgresql"
+    backend = "sqlite" if is_embedded(settings) else "postgresql"
     for span in queries:
         assert span.attributes is not None and span.attributes["db.system"] == backend
         assert span.parent is not None and span.parent.span_id == server.context.span_id

@@ -2,27 +2,27 @@
 
 The key row is claimed with INSERT ... ON CONFLICT in the request's transaction, and
 the response is stored in that same transaction, together with the task. So:
-- a request that fails rolls back its claim with the task: no key is left stuck;
+- a request that fails rolls back its claim with the task: no key is left stuck, and
+  a committed row always holds its response;
 - on PostgreSQL a concurrent duplicate waits at the claim until the first request's
   transaction ends, then replays its committed response (or takes the key if it failed);
   if the wait outlasts the statement timeout it answers 409 idempotency_key_in_progress;
-- a committed row without a response (which this flow never writes) and expired rows
-  are taken over, so nothing can hold a key forever.
+- an expired row is taken over, so nothing holds a key longer than its lifetime.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from pydantic import BaseModel
-from sqlalchemy.ext.asyncio import AsyncSession
 
+from service.core.throttle import Throttle
+from service.db.session import WriteSession
 from service.db.types import utcnow
 from service.domains.tasks.errors import IdempotencyKeyInProgressError, IdempotencyKeyReusedError
 from service.domains.tasks.repository import Claim, IdempotencyRepository
@@ -30,12 +30,10 @@ from service.domains.tasks.schemas import TaskOut
 from service.telemetry import events
 
 KEY_TTL = timedelta(hours=24)
-# A claim without a stored response this old belongs to a request that cannot finish.
-ABANDONED_AFTER = timedelta(seconds=60)
 PURGE_INTERVAL_SECONDS = 300.0
 CREATED = 201
 
-_last_purge: float | None = None
+_purge = Throttle(PURGE_INTERVAL_SECONDS)
 
 
 @dataclass(frozen=True)
@@ -55,7 +53,7 @@ def fingerprint(operation: str, payload: BaseModel) -> str:
 
 async def create_once(
     *,
-    session: AsyncSession,
+    session: WriteSession,
     owner_id: uuid.UUID,
     key: str,
     request_fingerprint: str,
@@ -64,9 +62,7 @@ async def create_once(
     """Run `create` once per (owner, key); replay its stored response for the same body."""
     keys = IdempotencyRepository(session)
     now = utcnow()
-    claim = await keys.claim(
-        owner_id, key, request_fingerprint, now=now, ttl=KEY_TTL, stale_after=ABANDONED_AFTER
-    )
+    claim = await keys.claim(owner_id, key, request_fingerprint, now=now, ttl=KEY_TTL)
     if claim is Claim.BUSY:
         raise IdempotencyKeyInProgressError
     if claim is Claim.CLAIMED:
@@ -81,21 +77,18 @@ async def create_once(
         raise IdempotencyKeyReusedError(
             "This Idempotency-Key was already used with a different request body."
         )
-    if stored.response_status is None or stored.response_body is None:
-        raise IdempotencyKeyInProgressError
+    if stored.response_body is None:
+        # The response is stored in the claim's own transaction: a committed row has one.
+        raise RuntimeError("a committed idempotency key without its response")
     events.idempotent_replay()
     return Outcome(task=TaskOut.model_validate(stored.response_body), replayed=True)
 
 
-async def purge_expired(*, session: AsyncSession, now: datetime | None = None) -> None:
+async def purge_expired(*, session: WriteSession, now: datetime | None = None) -> None:
     """Delete every idempotency key past its 24-hour lifetime."""
     await IdempotencyRepository(session).purge_expired(now or utcnow())
 
 
 async def _purge_now_and_then(keys: IdempotencyRepository, now: datetime) -> None:
-    global _last_purge  # noqa: PLW0603 - a per-process throttle
-    tick = time.monotonic()
-    if _last_purge is not None and tick - _last_purge < PURGE_INTERVAL_SECONDS:
-        return
-    _last_purge = tick
-    await keys.purge_expired(now)
+    if _purge.due():
+        await keys.purge_expired(now)

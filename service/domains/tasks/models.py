@@ -21,7 +21,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from service.db.base import Base
-from service.db.types import UtcDateTime, utcnow
+from service.db.types import UtcDateTime, same_as_created_at, str_enum, utcnow
 
 TITLE_MAX_LENGTH = 200
 DESCRIPTION_MAX_LENGTH = 10_000
@@ -63,14 +63,18 @@ class Task(Base):
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
-    owner_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"))
+    # Typed here, not only through the foreign key: statements built at import (such as
+    # the repository's cached ones) must not depend on which table was imported first.
+    owner_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("app_user.id", ondelete="CASCADE"))
     title: Mapped[str] = mapped_column(String(TITLE_MAX_LENGTH))
     description: Mapped[str | None] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(16))
-    priority: Mapped[str] = mapped_column(String(16))
+    status: Mapped[TaskStatus] = mapped_column(str_enum(TaskStatus, 16))
+    priority: Mapped[TaskPriority] = mapped_column(str_enum(TaskPriority, 16))
     due_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        UtcDateTime, default=same_as_created_at, onupdate=utcnow
+    )
     version: Mapped[int] = mapped_column(Integer, default=1)
 
 
@@ -85,7 +89,7 @@ class IdempotencyKey(Base):
     __table_args__ = (UniqueConstraint("owner_id", "key"), Index(None, "expires_at"))
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
-    owner_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"))
+    owner_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("app_user.id", ondelete="CASCADE"))
     key: Mapped[str] = mapped_column(String(IDEMPOTENCY_KEY_MAX_LENGTH))
     request_fingerprint: Mapped[str] = mapped_column(String(64))
     response_status: Mapped[int | None] = mapped_column(Integer)

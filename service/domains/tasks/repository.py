@@ -8,12 +8,12 @@ from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import bindparam, delete, or_, select, tuple_, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import bindparam, delete, select, tuple_, update
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.core.pagination import Position
+from service.db.errors import sqlstate_of
+from service.db.repository import RepositoryBase
 from service.domains.tasks.models import IdempotencyKey, Task, TaskStatus
 
 # A concurrent claim waited too long for the holder's transaction: lock_not_available,
@@ -34,20 +34,10 @@ class Claim(Enum):
     BUSY = "busy"  # another request holds it and did not finish in time
 
 
-def _dialect_insert(session: AsyncSession) -> Any:
-    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-
-
-class TaskRepository:
+class TaskRepository(RepositoryBase[Task]):
     """Reads and writes tasks, always scoped to their owner."""
 
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
-    async def add(self, task: Task) -> None:
-        """Insert a task now (so that errors surface inside the request)."""
-        self.session.add(task)
-        await self.session.flush()
+    model = Task
 
     async def get(self, owner_id: uuid.UUID, task_id: uuid.UUID) -> Task | None:
         """The owner's task with this id, if any."""
@@ -65,7 +55,7 @@ class TaskRepository:
         """Up to `limit` tasks, newest first (created_at, id descending), after a position."""
         statement = select(Task).where(Task.owner_id == owner_id)
         if status is not None:
-            statement = statement.where(Task.status == status.value)
+            statement = statement.where(Task.status == status)
         if after is not None:
             statement = statement.where(
                 tuple_(Task.created_at, Task.id) < tuple_(after.created_at, after.id)
@@ -111,60 +101,44 @@ class TaskRepository:
         return result.scalar_one_or_none() is not None
 
 
-class IdempotencyRepository:
+class IdempotencyRepository(RepositoryBase[IdempotencyKey]):
     """Idempotency keys per owner: claims, stored responses, expiry."""
 
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
+    model = IdempotencyKey
 
     async def claim(
-        self,
-        owner_id: uuid.UUID,
-        key: str,
-        fingerprint: str,
-        *,
-        now: datetime,
-        ttl: timedelta,
-        stale_after: timedelta,
+        self, owner_id: uuid.UUID, key: str, fingerprint: str, *, now: datetime, ttl: timedelta
     ) -> Claim:
-        """Insert the key row, or take over an expired or abandoned one.
+        """Insert the key row, or take over an expired one.
 
         On PostgreSQL a concurrent claim of the same key waits here until the holder's
         transaction ends, then sees its committed row (or takes the key if it rolled back);
         BUSY when that wait outlasts the statement timeout.
         """
-        table = IdempotencyKey.__table__
-        insert = _dialect_insert(self.session)(table).values(
-            id=uuid.uuid4(),
+        proposed = IdempotencyKey(
             owner_id=owner_id,
             key=key,
             request_fingerprint=fingerprint,
-            response_status=None,
-            response_body=None,
             created_at=now,
             expires_at=now + ttl,
         )
-        excluded = insert.excluded
-        takeover = or_(
-            table.c.expires_at <= now,
-            (table.c.response_status.is_(None)) & (table.c.created_at <= now - stale_after),
-        )
-        statement = insert.on_conflict_do_update(
-            index_elements=[table.c.owner_id, table.c.key],
-            set_={
-                "id": excluded.id,
-                "request_fingerprint": excluded.request_fingerprint,
-                "response_status": None,
-                "response_body": None,
-                "created_at": excluded.created_at,
-                "expires_at": excluded.expires_at,
-            },
-            where=takeover,
-        ).returning(table.c.id)
+        statement = self.insert_on_conflict(
+            proposed,
+            conflict=[IdempotencyKey.owner_id, IdempotencyKey.key],
+            update=[
+                "id",
+                "request_fingerprint",
+                "response_status",
+                "response_body",
+                "created_at",
+                "expires_at",
+            ],
+            where=IdempotencyKey.expires_at <= now,
+        ).returning(IdempotencyKey.id)
         try:
             claimed = (await self.session.execute(statement)).scalar_one_or_none()
         except DBAPIError as error:
-            if getattr(error.orig, "sqlstate", None) in _STILL_HELD_SQLSTATES:
+            if sqlstate_of(error) in _STILL_HELD_SQLSTATES:
                 return Claim.BUSY
             raise
         return Claim.CLAIMED if claimed is not None else Claim.TAKEN

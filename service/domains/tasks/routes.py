@@ -21,13 +21,12 @@ from service.core.pagination import (
     MAX_CURSOR_LENGTH,
     MAX_PAGE_SIZE,
 )
-from service.core.security import request_settings
-from service.db.engine import DbSession
+from service.dependencies import ReadSessionDep, SettingsDep, WriteSessionDep
 from service.domains.tasks import service as tasks_service
 from service.domains.tasks.etags import task_etag
 from service.domains.tasks.models import IDEMPOTENCY_KEY_MAX_LENGTH, TaskStatus
 from service.domains.tasks.schemas import TaskCreate, TaskOut, TaskPage, TaskUpdate
-from service.domains.users.dependencies import CurrentUser
+from service.domains.users.dependencies import ReadingUser, WritingUser
 
 router = APIRouter(prefix="/tasks", tags=["tasks"])
 
@@ -129,8 +128,8 @@ def _etagged(response: Response, task: TaskOut) -> TaskOut:
 async def create_task(
     *,
     payload: TaskCreate,
-    user: CurrentUser,
-    session: DbSession,
+    user: WritingUser,
+    session: WriteSessionDep,
     request: Request,
     response: Response,
     idempotency_key: IdempotencyKey = None,
@@ -161,9 +160,9 @@ async def create_task(
 )
 async def list_tasks(
     *,
-    user: CurrentUser,
-    session: DbSession,
-    request: Request,
+    user: ReadingUser,
+    session: ReadSessionDep,
+    settings: SettingsDep,
     status_filter: Annotated[
         TaskStatus | None, Query(alias="status", description="Only tasks with this status.")
     ] = None,
@@ -183,7 +182,7 @@ async def list_tasks(
     """Return one page of the caller's tasks."""
     return await tasks_service.list_tasks(
         session=session,
-        settings=request_settings(request),
+        settings=settings,
         owner_id=user.id,
         status=status_filter,
         limit=limit,
@@ -215,8 +214,8 @@ async def list_tasks(
 async def get_task(
     *,
     task_id: uuid.UUID,
-    user: CurrentUser,
-    session: DbSession,
+    user: ReadingUser,
+    session: ReadSessionDep,
     response: Response,
     if_none_match: IfNoneMatch = None,
 ) -> TaskOut | Response:
@@ -249,8 +248,8 @@ async def update_task(
     *,
     task_id: uuid.UUID,
     changes: TaskUpdate,
-    user: CurrentUser,
-    session: DbSession,
+    user: WritingUser,
+    session: WriteSessionDep,
     response: Response,
     if_match: IfMatch = None,
 ) -> TaskOut:
@@ -272,7 +271,7 @@ async def update_task(
     responses=with_headers(problem_responses(401, 404, 412, 422, 503), _COMMON),
 )
 async def delete_task(
-    *, task_id: uuid.UUID, user: CurrentUser, session: DbSession, if_match: IfMatch = None
+    *, task_id: uuid.UUID, user: WritingUser, session: WriteSessionDep, if_match: IfMatch = None
 ) -> None:
     """Delete the task."""
     await tasks_service.delete_task(

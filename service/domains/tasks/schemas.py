@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic.config import JsonDict
+from pydantic.json_schema import SkipJsonSchema
 
 from service.core.validation import (
     NON_BLANK_PATTERN,
@@ -52,6 +53,18 @@ DueAt = Annotated[
     Field(description="RFC 3339 date-time with an offset; returned in UTC."),
 ]
 
+
+def _refuse_null(value: object) -> object:
+    if value is None:
+        raise ValueError("may be left out but not null")
+    return value
+
+
+T = TypeVar("T")
+# A field that may be left out (None: not sent) but not sent as `null`; the schema shows
+# only the type itself.
+NotNull = Annotated[T | SkipJsonSchema[None], BeforeValidator(_refuse_null)]
+
 _CREATE_EXAMPLE: JsonDict = {
     "title": "Write the release notes",
     "description": "Cover the migration steps and the new alerts.",
@@ -84,27 +97,30 @@ class TaskCreate(StrictInput):
     due_at: DueAt | None = None
 
 
-def _no_null_defaults(schema: JsonDict) -> None:
-    # The None defaults only mean "not sent"; advertising them would invite `null`.
+def _as_if_not_optional(schema: JsonDict) -> None:
+    # The None defaults only mean "not sent"; advertising them would invite `null`. A
+    # reference keeps no title, as for a field declared with its type alone.
     properties = schema.get("properties")
     if isinstance(properties, dict):
         for field in properties.values():
             if isinstance(field, dict) and "default" in field and field["default"] is None:
                 del field["default"]
+            if isinstance(field, dict) and "$ref" in field:
+                field.pop("title", None)
     schema["examples"] = [{"status": "in_progress", "due_at": None}]
 
 
 class TaskUpdate(StrictInput):
     """A partial update: only the fields sent change; `null` clears description or due_at."""
 
-    model_config = ConfigDict(json_schema_extra=_no_null_defaults)
+    model_config = ConfigDict(json_schema_extra=_as_if_not_optional)
 
-    # Optional but not nullable: omitted means unchanged, `null` is a 422. The None
-    # defaults are never validated nor stored (only the fields sent are applied).
-    title: Title = None  # type: ignore[assignment]
+    # None stands for "not sent" (only the fields sent are applied); description and
+    # due_at may be cleared with `null`, the others may not.
+    title: NotNull[Title] = None
     description: Description | None = None
-    status: Status = None  # type: ignore[assignment]
-    priority: Priority = None  # type: ignore[assignment]
+    status: NotNull[Status] = None
+    priority: NotNull[Priority] = None
     due_at: DueAt | None = None
 
 

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from enum import StrEnum
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.config import Settings
 from service.core.pagination import CursorCodec, Position
 from service.core.security import derive_key
-from service.db.types import utcnow
+from service.db.session import WriteSession
 from service.domains.tasks import idempotency
 from service.domains.tasks.errors import PreconditionFailedError, TaskNotFoundError
 from service.domains.tasks.etags import parse_precondition
@@ -48,20 +47,8 @@ def cursor_codec(settings: Settings) -> CursorCodec:
     return CursorCodec(derive_key(settings, CURSOR_KEY_PURPOSE))
 
 
-async def _insert(session: AsyncSession, owner_id: uuid.UUID, payload: TaskCreate) -> TaskOut:
-    now = utcnow()
-    task = Task(
-        id=uuid.uuid4(),
-        owner_id=owner_id,
-        title=payload.title,
-        description=payload.description,
-        status=payload.status.value,
-        priority=payload.priority.value,
-        due_at=payload.due_at,
-        created_at=now,
-        updated_at=now,
-        version=1,
-    )
+async def _insert(session: WriteSession, owner_id: uuid.UUID, payload: TaskCreate) -> TaskOut:
+    task = Task(owner_id=owner_id, **payload.model_dump())
     await TaskRepository(session).add(task)
     events.task_created()
     return TaskOut.model_validate(task)
@@ -69,7 +56,7 @@ async def _insert(session: AsyncSession, owner_id: uuid.UUID, payload: TaskCreat
 
 async def create_task(
     *,
-    session: AsyncSession,
+    session: WriteSession,
     owner_id: uuid.UUID,
     payload: TaskCreate,
     idempotency_key: str | None = None,
@@ -144,7 +131,7 @@ async def _missing_or_stale(
 
 async def update_task(
     *,
-    session: AsyncSession,
+    session: WriteSession,
     owner_id: uuid.UUID,
     task_id: uuid.UUID,
     changes: TaskUpdate,
@@ -152,10 +139,7 @@ async def update_task(
 ) -> TaskOut:
     """Apply the fields sent; with If-Match, only if it names the current version."""
     expected = _expected_versions(task_id, if_match)
-    values = {
-        name: value.value if isinstance(value, StrEnum) else value
-        for name, value in changes.model_dump(exclude_unset=True).items()
-    }
+    values = changes.model_dump(exclude_unset=True)
     tasks = TaskRepository(session)
     if not values:
         current = await tasks.get(owner_id, task_id)
@@ -164,7 +148,6 @@ async def update_task(
         if expected is not None and current.version not in expected:
             raise PreconditionFailedError("If-Match does not name the task's current version.")
         return TaskOut.model_validate(current)
-    values["updated_at"] = utcnow()
     updated = await tasks.update(owner_id, task_id, values, expected_versions=expected)
     if updated is None:
         raise await _missing_or_stale(session, owner_id, task_id)
@@ -173,7 +156,7 @@ async def update_task(
 
 async def delete_task(
     *,
-    session: AsyncSession,
+    session: WriteSession,
     owner_id: uuid.UUID,
     task_id: uuid.UUID,
     if_match: str | None = None,

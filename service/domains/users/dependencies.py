@@ -1,41 +1,60 @@
-"""Request dependencies of the users domain: the caller, and a session for auth endpoints."""
+"""Request dependencies of the users domain: the caller, and the sessions of the auth endpoints."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from service.core.security import AccessClaims, access_claims
-from service.db.engine import DbSession
+from service.core.security import (
+    AccessClaims,
+    NotAuthenticatedError,
+    bearer_scheme,
+    decode_access_token,
+)
+from service.db.session import WriteSession
+from service.dependencies import ReadSessionDep, SettingsDep, WriteSessionDep, write_session
 from service.domains.users import service as users_service
-from service.domains.users.errors import KeepsChanges
+from service.domains.users.errors import InvalidCredentialsError, RefreshTokenReusedError
 from service.domains.users.models import User
 
 
-async def _session_keeping_security_records(session: DbSession) -> AsyncIterator[AsyncSession]:
-    """The request session, committed even when the answer is a KeepsChanges error.
-
-    A failed login must be counted and a reused refresh token must revoke its family
-    although the request itself answers 401.
-    """
-    try:
-        yield session
-    except KeepsChanges:
-        await session.commit()
-        raise
+async def access_claims(
+    settings: SettingsDep, token: Annotated[str | None, Depends(bearer_scheme)]
+) -> AccessClaims:
+    """The caller's validated access-token claims; 401 when missing or invalid."""
+    if not token:
+        raise NotAuthenticatedError
+    return decode_access_token(settings, token)
 
 
-AuthSession = Annotated[AsyncSession, Depends(_session_keeping_security_records, scope="function")]
+Claims = Annotated[AccessClaims, Depends(access_claims)]
 
 
-async def _current_user(
-    session: DbSession, claims: Annotated[AccessClaims, Depends(access_claims)]
-) -> User:
-    """The user the bearer token names."""
+# The caller is looked up in the session the endpoint itself declares, so that a
+# request uses one session (and one pooled connection), whichever kind it is.
+async def _user_in_read_session(session: ReadSessionDep, claims: Claims) -> User:
     return await users_service.current_user(session=session, claims=claims)
 
 
-CurrentUser = Annotated[User, Depends(_current_user)]
+async def _user_in_write_session(session: WriteSessionDep, claims: Claims) -> User:
+    return await users_service.current_user(session=session, claims=claims)
+
+
+ReadingUser = Annotated[User, Depends(_user_in_read_session)]
+"""The authenticated caller, for an endpoint that declares a ReadSessionDep."""
+WritingUser = Annotated[User, Depends(_user_in_write_session)]
+"""The authenticated caller, for an endpoint that declares a WriteSessionDep."""
+
+# A failed login must be counted, and a reused refresh token must revoke its family,
+# although the answer is a 401: these sessions also commit when the endpoint raises that.
+LoginSession = Annotated[
+    WriteSession,
+    Depends(write_session(commit_on=(InvalidCredentialsError,)), scope="function"),
+]
+"""The write session of a login: kept when the credentials are refused."""
+RefreshSession = Annotated[
+    WriteSession,
+    Depends(write_session(commit_on=(RefreshTokenReusedError,)), scope="function"),
+]
+"""The write session of a token refresh: kept when a reused token revoked its family."""

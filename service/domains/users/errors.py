@@ -8,10 +8,6 @@ from service.core.errors import AppError
 from service.core.security import BEARER_CHALLENGE, InvalidTokenError
 
 
-class KeepsChanges(Exception):  # noqa: N818 - a marker, not an error of its own
-    """Marks an error whose request must still commit what it wrote (e.g. a failed-login record)."""
-
-
 class EmailTakenError(AppError):
     """The e-mail address already belongs to a user."""
 
@@ -20,7 +16,7 @@ class EmailTakenError(AppError):
     title = "E-mail Taken"
 
 
-class InvalidCredentialsError(KeepsChanges, AppError):
+class InvalidCredentialsError(AppError):
     """Unknown e-mail or wrong password; both give the same answer."""
 
     status = 401
@@ -47,7 +43,7 @@ class TooManyAttemptsError(AppError):
         )
 
 
-class RefreshTokenReusedError(KeepsChanges, InvalidTokenError):
+class RefreshTokenReusedError(InvalidTokenError):
     """A refresh token was presented a second time; its whole family is now revoked."""
 
     def __init__(self) -> None:

@@ -9,7 +9,7 @@ from sqlalchemy import ForeignKey, Index, String, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from service.db.base import Base
-from service.db.types import UtcDateTime, utcnow
+from service.db.types import UtcDateTime, same_as_created_at, utcnow
 
 EMAIL_MAX_LENGTH = 254
 DISPLAY_NAME_MAX_LENGTH = 100
@@ -26,7 +26,9 @@ class User(Base):
     display_name: Mapped[str | None] = mapped_column(String(DISPLAY_NAME_MAX_LENGTH))
     password_hash: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        UtcDateTime, default=same_as_created_at, onupdate=utcnow
+    )
 
 
 class RefreshToken(Base):
@@ -36,7 +38,7 @@ class RefreshToken(Base):
     __table_args__ = (Index(None, "user_id"), Index(None, "expires_at"))
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
-    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"))
+    user_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("app_user.id", ondelete="CASCADE"))
     family_id: Mapped[uuid.UUID] = mapped_column(Uuid, index=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)

@@ -6,55 +6,30 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import delete, select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import delete, select, update
 
+from service.db.repository import RepositoryBase
 from service.domains.users.models import LoginAttempt, RefreshToken, User
 
-# Namespace of the per-e-mail advisory locks that serialise login attempts.
+# Namespace of the per-e-mail locks that serialise login attempts.
 _LOGIN_LOCK_NAMESPACE = 0x7A5C_0002
 
 
-def _is_postgres(session: AsyncSession) -> bool:
-    return session.get_bind().dialect.name == "postgresql"
-
-
-class UserRepository:
+class UserRepository(RepositoryBase[User]):
     """Reads and writes users."""
 
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
-    async def get(self, user_id: uuid.UUID) -> User | None:
-        """The user with this id, if any."""
-        return await self.session.get(User, user_id)
+    model = User
 
     async def get_by_email(self, email_normalized: str) -> User | None:
         """The user with this normalised e-mail, if any."""
         statement = select(User).where(User.email_normalized == email_normalized)
         return (await self.session.execute(statement)).scalar_one_or_none()
 
-    async def insert_unless_email_taken(self, user: User) -> bool:
-        """Insert the user; False (and nothing written) when the e-mail is already taken."""
-        values = {
-            "id": user.id,
-            "email": user.email,
-            "email_normalized": user.email_normalized,
-            "display_name": user.display_name,
-            "password_hash": user.password_hash,
-            "created_at": user.created_at,
-            "updated_at": user.updated_at,
-        }
-        dialect_insert = postgresql.insert if _is_postgres(self.session) else sqlite.insert
-        statement = (
-            dialect_insert(User)
-            .values(**values)
-            .on_conflict_do_nothing(index_elements=[User.email_normalized])
-            .returning(User.id)
-        )
-        inserted = (await self.session.execute(statement)).scalar_one_or_none()
-        return inserted is not None
+    async def insert_unless_email_taken(self, user: User) -> User | None:
+        """Insert the user and return the stored row; None, with nothing written, if taken."""
+        statement = self.insert_on_conflict(user, conflict=[User.email_normalized])
+        inserted = await self.session.scalars(statement.returning(User))
+        return inserted.one_or_none()
 
     async def set_password_hash(self, user_id: uuid.UUID, password_hash: str) -> None:
         """Replace a user's password hash (after a parameter upgrade)."""
@@ -63,15 +38,10 @@ class UserRepository:
         )
 
 
-class RefreshTokenRepository:
+class RefreshTokenRepository(RepositoryBase[RefreshToken]):
     """Reads and writes refresh tokens (stored by hash)."""
 
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
-    def add(self, token: RefreshToken) -> None:
-        """Stage a new refresh token for insertion."""
-        self.session.add(token)
+    model = RefreshToken
 
     async def claim(self, token_hash: str, now: datetime) -> RefreshToken | None:
         """Atomically mark a live, unused token as used; None when no such token qualifies."""
@@ -113,20 +83,14 @@ class RefreshTokenRepository:
         await self.session.execute(delete(RefreshToken).where(RefreshToken.expires_at <= now))
 
 
-class LoginAttemptRepository:
+class LoginAttemptRepository(RepositoryBase[LoginAttempt]):
     """Failed login attempts, the state of the per-e-mail rate limit."""
 
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
+    model = LoginAttempt
 
     async def lock_email(self, email_normalized: str) -> None:
-        """Serialise login attempts for one e-mail until the transaction ends (PostgreSQL)."""
-        if not _is_postgres(self.session):
-            return  # SQLite is a single embedded process; its writes are serialised anyway.
-        await self.session.execute(
-            text("SELECT pg_advisory_xact_lock(:namespace, hashtext(:email))"),
-            {"namespace": _LOGIN_LOCK_NAMESPACE, "email": email_normalized},
-        )
+        """Serialise login attempts for one e-mail until the transaction ends."""
+        await self.lock_until_commit(_LOGIN_LOCK_NAMESPACE, email_normalized)
 
     async def recent_failures(
         self, email_normalized: str, since: datetime, limit: int
@@ -145,8 +109,7 @@ class LoginAttemptRepository:
 
     async def record_failure(self, email_normalized: str, at: datetime) -> None:
         """Store one failed attempt."""
-        self.session.add(LoginAttempt(email_normalized=email_normalized, attempted_at=at))
-        await self.session.flush()
+        await self.add(LoginAttempt(email_normalized=email_normalized, attempted_at=at))
 
     async def purge_older_than(self, cutoff: datetime) -> None:
         """Delete attempts that no longer count toward any limit."""

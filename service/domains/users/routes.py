@@ -14,10 +14,9 @@ from service.core.openapi import (
     problem_responses,
     with_headers,
 )
-from service.core.security import request_settings
-from service.db.engine import DbSession
+from service.dependencies import SettingsDep, WriteSessionDep
 from service.domains.users import service as users_service
-from service.domains.users.dependencies import AuthSession, CurrentUser
+from service.domains.users.dependencies import LoginSession, ReadingUser, RefreshSession
 from service.domains.users.schemas import RefreshRequest, TokenPair, UserCreate, UserOut
 
 router = APIRouter()
@@ -43,7 +42,7 @@ _AUTH_HEADERS = {401: BEARER_CHALLENGE_HEADER, 503: RETRY_AFTER_HEADER}
     ),
 )
 async def create_user(
-    payload: UserCreate, session: DbSession, request: Request, response: Response
+    payload: UserCreate, session: WriteSessionDep, request: Request, response: Response
 ) -> UserOut:
     """Register a user and point Location at the caller's own profile."""
     user = await users_service.register(session=session, payload=payload)
@@ -61,7 +60,7 @@ async def create_user(
     response_model=UserOut,
     responses=with_headers(problem_responses(401, 503), _AUTH_HEADERS),
 )
-async def get_current_user(user: CurrentUser) -> UserOut:
+async def get_current_user(user: ReadingUser) -> UserOut:
     """Return the authenticated user."""
     return UserOut.model_validate(user)
 
@@ -84,12 +83,14 @@ async def get_current_user(user: CurrentUser) -> UserOut:
     ),
 )
 async def issue_token(
-    form: Annotated[OAuth2PasswordRequestForm, Depends()], session: AuthSession, request: Request
+    form: Annotated[OAuth2PasswordRequestForm, Depends()],
+    session: LoginSession,
+    settings: SettingsDep,
 ) -> TokenPair:
     """Exchange e-mail and password for a token pair."""
     return await users_service.issue_tokens(
         session=session,
-        settings=request_settings(request),
+        settings=settings,
         username=form.username,
         password=form.password,
     )
@@ -109,9 +110,9 @@ async def issue_token(
     responses=with_headers(problem_responses(400, 401, 422, 503), _AUTH_HEADERS),
 )
 async def refresh_token(
-    payload: RefreshRequest, session: AuthSession, request: Request
+    payload: RefreshRequest, session: RefreshSession, settings: SettingsDep
 ) -> TokenPair:
     """Exchange a refresh token for a new token pair."""
     return await users_service.refresh_tokens(
-        session=session, settings=request_settings(request), refresh_token=payload.refresh_token
+        session=session, settings=settings, refresh_token=payload.refresh_token
     )

@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Literal
 
-from email_validator import EmailNotValidError, validate_email
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from service.core.validation import (
@@ -15,17 +14,11 @@ from service.core.validation import (
     UtcTimestamp,
     strip_text,
 )
+from service.domains.users.emails import canonical_email
 from service.domains.users.models import DISPLAY_NAME_MAX_LENGTH, EMAIL_MAX_LENGTH
 
 PASSWORD_MIN_LENGTH = 12
 PASSWORD_MAX_LENGTH = 128
-
-
-def _valid_email(value: str) -> str:
-    try:
-        return validate_email(value, check_deliverability=False, test_environment=True).normalized
-    except EmailNotValidError as error:
-        raise ValueError(str(error)) from None
 
 
 Email = Annotated[
@@ -37,7 +30,7 @@ Email = Annotated[
         json_schema_extra={"format": "email"},
         examples=["ada@example.com"],
     ),
-    AfterValidator(_valid_email),
+    AfterValidator(canonical_email),
 ]
 DisplayName = Annotated[
     str,

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import math
-import time
 import uuid
 from datetime import datetime, timedelta
 
-from email_validator import EmailNotValidError, validate_email
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.config import Settings
 from service.core import security
 from service.core.security import AccessClaims, InvalidTokenError
+from service.core.throttle import Throttle
+from service.db.session import WriteSession
 from service.db.types import utcnow
+from service.domains.users.emails import email_key, login_key
 from service.domains.users.errors import (
     EmailTakenError,
     InvalidCredentialsError,
@@ -34,45 +35,32 @@ LOGIN_WINDOW = timedelta(minutes=15)
 MAX_FAILED_LOGINS = 10
 HOUSEKEEPING_INTERVAL_SECONDS = 300.0
 
-_last_housekeeping: float | None = None
+_housekeeping_throttle = Throttle(HOUSEKEEPING_INTERVAL_SECONDS)
 
 
-def normalize_email(email: str) -> str:
-    """The key under which an e-mail is unique and rate limited: validated form, lower case."""
-    try:
-        email = validate_email(
-            email.strip(), check_deliverability=False, test_environment=True
-        ).normalized
-    except EmailNotValidError:
-        email = email.strip()
-    return email.lower()
-
-
-async def register(*, session: AsyncSession, payload: UserCreate) -> User:
+async def register(*, session: WriteSession, payload: UserCreate) -> User:
     """Create a user; EmailTakenError when the e-mail (case-insensitively) is in use."""
     users = UserRepository(session)
-    email_normalized = normalize_email(payload.email)
-    if await users.get_by_email(email_normalized) is not None:
+    # The schema validated the address; its key is its lower-case form.
+    key = email_key(payload.email)
+    if await users.get_by_email(key) is not None:
         raise EmailTakenError("A user with this e-mail already exists.")
-    now = utcnow()
     user = User(
-        id=uuid.uuid4(),
         email=payload.email,
-        email_normalized=email_normalized,
+        email_normalized=key,
         display_name=payload.display_name,
         password_hash=await security.hash_password(payload.password),
-        created_at=now,
-        updated_at=now,
     )
     # A concurrent registration may have won since the check above.
-    if not await users.insert_unless_email_taken(user):
+    stored = await users.insert_unless_email_taken(user)
+    if stored is None:
         raise EmailTakenError("A user with this e-mail already exists.")
-    return user
+    return stored
 
 
 async def current_user(*, session: AsyncSession, claims: AccessClaims) -> User:
     """The user an access token names; UserGoneError when it no longer exists."""
-    user = await UserRepository(session).get(claims.subject)
+    user = await UserRepository(session).get_by_id(claims.subject)
     if user is None:
         raise UserGoneError
     return user
@@ -84,7 +72,7 @@ def _retry_after(failures: list[datetime], now: datetime) -> int:
     return max(1, math.ceil(remaining.total_seconds()))
 
 
-async def _verify_credentials(session: AsyncSession, email: str, password: str) -> User | None:
+async def _verify_credentials(session: WriteSession, email: str, password: str) -> User | None:
     user = await UserRepository(session).get_by_email(email)
     if user is None:
         await security.verify_dummy_password(password)
@@ -98,10 +86,10 @@ async def _verify_credentials(session: AsyncSession, email: str, password: str) 
 
 
 async def issue_tokens(
-    *, session: AsyncSession, settings: Settings, username: str, password: str
+    *, session: WriteSession, settings: Settings, username: str, password: str
 ) -> TokenPair:
     """Log in with e-mail and password (rate limited per e-mail) and start a token family."""
-    email = normalize_email(username)
+    email = login_key(username)
     if not email or len(email) > EMAIL_MAX_LENGTH or "\x00" in email:
         # Cannot name any user nor be stored; answer exactly like a wrong password.
         await security.verify_dummy_password(password)
@@ -124,7 +112,7 @@ async def issue_tokens(
 
 
 async def refresh_tokens(
-    *, session: AsyncSession, settings: Settings, refresh_token: str
+    *, session: WriteSession, settings: Settings, refresh_token: str
 ) -> TokenPair:
     """Exchange a refresh token (usable once) for a new pair; a reused one revokes its family."""
     tokens = RefreshTokenRepository(session)
@@ -141,7 +129,7 @@ async def refresh_tokens(
 
 
 def _new_token_pair(
-    session: AsyncSession,
+    session: WriteSession,
     settings: Settings,
     user_id: uuid.UUID,
     family_id: uuid.UUID,
@@ -149,9 +137,8 @@ def _new_token_pair(
 ) -> TokenPair:
     access = security.create_access_token(settings, user_id, now=now)
     raw_refresh = security.new_refresh_token()
-    RefreshTokenRepository(session).add(
+    RefreshTokenRepository(session).stage(
         RefreshToken(
-            id=uuid.uuid4(),
             user_id=user_id,
             family_id=family_id,
             token_hash=security.hash_refresh_token(raw_refresh),
@@ -164,16 +151,12 @@ def _new_token_pair(
     )
 
 
-async def purge_expired(*, session: AsyncSession, now: datetime) -> None:
+async def purge_expired(*, session: WriteSession, now: datetime) -> None:
     """Delete login attempts outside the window and refresh tokens past their expiry."""
     await LoginAttemptRepository(session).purge_older_than(now - LOGIN_WINDOW)
     await RefreshTokenRepository(session).purge_expired(now)
 
 
-async def _housekeeping(session: AsyncSession, now: datetime) -> None:
-    global _last_housekeeping  # noqa: PLW0603 - a per-process throttle
-    tick = time.monotonic()
-    if _last_housekeeping is not None and tick - _last_housekeeping < HOUSEKEEPING_INTERVAL_SECONDS:
-        return
-    _last_housekeeping = tick
-    await purge_expired(session=session, now=now)
+async def _housekeeping(session: WriteSession, now: datetime) -> None:
+    if _housekeeping_throttle.due():
+        await purge_expired(session=session, now=now)

@@ -1,4 +1,4 @@
-"""Helpers of the API tests: cheap password hashing, users, tokens, problem assertions."""
+"""Helpers of the API tests: cheap password hashing, users and their tokens."""
 
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ from fastapi import FastAPI
 from service.core import security
 
 PASSWORD = "correct horse battery"
-PROBLEM_KEYS = {"type", "title", "status", "detail", "instance", "code", "request_id"}
 # argon2id with tiny costs: the production parameters take ~0.5 s per hash on CI machines.
 FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 
@@ -84,14 +83,3 @@ async def sign_up(client: httpx.AsyncClient, app: FastAPI, prefix: str = "user")
     token = await login(client, app, email)
     assert token.status_code == 200, token.text
     return LoggedIn(email=email, password=PASSWORD, user=created.json(), tokens=token.json())
-
-
-def assert_problem(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    """Assert a problem+json answer with this status and code; return its body."""
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/problem+json"
-    body: dict[str, Any] = response.json()
-    assert body.keys() >= PROBLEM_KEYS
-    assert body["status"] == status
-    assert body["code"] == code
-    return body

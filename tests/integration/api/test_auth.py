@@ -13,16 +13,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.config import Settings
 from service.core import security
+from service.db.session import WriteSession
 from service.db.types import utcnow
 from service.domains.users import service as users_service
 from service.domains.users.models import LoginAttempt, RefreshToken
-from tests.integration.api.helpers import (
-    LoggedIn,
-    assert_problem,
-    login,
-    register,
-    unique_email,
-)
+from tests.integration.api.helpers import LoggedIn, login, register, unique_email
+from tests.support.problems import assert_problem
 
 VOLATILE = ("request_id", "instance")
 
@@ -98,7 +94,7 @@ async def _count_attempts(session: AsyncSession, email: str) -> int:
 
 
 async def test_ten_failures_lock_the_email_even_for_the_right_password(
-    client: httpx.AsyncClient, app: FastAPI, alice: LoggedIn, db_session: AsyncSession
+    client: httpx.AsyncClient, app: FastAPI, alice: LoggedIn, db_session: WriteSession
 ) -> None:
     for _ in range(users_service.MAX_FAILED_LOGINS):
         assert_problem(
@@ -125,27 +121,27 @@ async def test_unknown_emails_are_rate_limited_too(client: httpx.AsyncClient, ap
 
 
 async def test_the_lock_lifts_when_the_window_passes(
-    client: httpx.AsyncClient, app: FastAPI, alice: LoggedIn, db_session: AsyncSession
+    client: httpx.AsyncClient, app: FastAPI, alice: LoggedIn, db_session: WriteSession
 ) -> None:
     old = utcnow() - users_service.LOGIN_WINDOW - timedelta(seconds=1)
     db_session.add_all(
         LoginAttempt(email_normalized=alice.email, attempted_at=old) for _ in range(10)
     )
-    await db_session.flush()
+    await db_session.commit()
     assert (await login(client, app, alice.email)).status_code == 200
 
     recent = utcnow() - users_service.LOGIN_WINDOW + timedelta(seconds=60)
     db_session.add_all(
         LoginAttempt(email_normalized=alice.email, attempted_at=recent) for _ in range(10)
     )
-    await db_session.flush()
+    await db_session.commit()
     locked = await login(client, app, alice.email)
     assert_problem(locked, 429, "too_many_attempts")
     assert 1 <= int(locked.headers["retry-after"]) <= 60
 
 
 async def test_purge_deletes_attempts_outside_the_window(
-    db_session: AsyncSession,
+    db_session: WriteSession,
 ) -> None:
     email = unique_email("purge")
     now = utcnow()
@@ -155,7 +151,7 @@ async def test_purge_deletes_attempts_outside_the_window(
             LoginAttempt(email_normalized=email, attempted_at=now - timedelta(minutes=1)),
         ]
     )
-    await db_session.flush()
+    await db_session.commit()
 
     await users_service.purge_expired(session=db_session, now=now)
 
@@ -183,7 +179,7 @@ async def test_refresh_returns_a_new_pair_that_works(
 
 
 async def test_reused_refresh_token_revokes_the_whole_family(
-    client: httpx.AsyncClient, app: FastAPI, alice: LoggedIn, db_session: AsyncSession
+    client: httpx.AsyncClient, app: FastAPI, alice: LoggedIn, db_session: WriteSession
 ) -> None:
     first = alice.tokens["refresh_token"]
     second = (await _refresh(client, app, first)).json()["refresh_token"]
@@ -210,7 +206,7 @@ async def test_reused_refresh_token_revokes_the_whole_family(
 
 
 async def test_refresh_tokens_are_stored_only_as_hashes(
-    alice: LoggedIn, db_session: AsyncSession
+    alice: LoggedIn, db_session: WriteSession
 ) -> None:
     raw = alice.tokens["refresh_token"]
     stored = (await db_session.scalars(select(RefreshToken.token_hash))).all()
@@ -224,7 +220,7 @@ async def test_unknown_refresh_token_is_401(client: httpx.AsyncClient, app: Fast
 
 
 async def test_expired_refresh_token_is_401(
-    client: httpx.AsyncClient, app: FastAPI, alice: LoggedIn, db_session: AsyncSession
+    client: httpx.AsyncClient, app: FastAPI, alice: LoggedIn, db_session: WriteSession
 ) -> None:
     token_hash = security.hash_refresh_token(alice.tokens["refresh_token"])
     await db_session.execute(
@@ -232,7 +228,7 @@ async def test_expired_refresh_token_is_401(
         .where(RefreshToken.token_hash == token_hash)
         .values(expires_at=utcnow() - timedelta(seconds=1))
     )
-    await db_session.flush()
+    await db_session.commit()
 
     assert_problem(await _refresh(client, app, alice.tokens["refresh_token"]), 401, "invalid_token")
 
@@ -249,7 +245,7 @@ async def test_refresh_with_invalid_body_is_422(
 
 
 async def test_revoked_refresh_token_is_401(
-    client: httpx.AsyncClient, app: FastAPI, db_session: AsyncSession
+    client: httpx.AsyncClient, app: FastAPI, db_session: WriteSession
 ) -> None:
     email = unique_email()
     await register(client, app, email=email)
@@ -259,6 +255,6 @@ async def test_revoked_refresh_token_is_401(
         .where(RefreshToken.token_hash == security.hash_refresh_token(pair["refresh_token"]))
         .values(revoked_at=utcnow())
     )
-    await db_session.flush()
+    await db_session.commit()
 
     assert_problem(await _refresh(client, app, pair["refresh_token"]), 401, "invalid_token")

@@ -9,20 +9,18 @@ from typing import Any
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from service.app import create_app
 from service.config import Settings
-from service.core.lifecycle import ShutdownState
+from service.db.session import WriteSession
 from service.db.types import utcnow
 from service.domains.tasks import idempotency
 from service.domains.tasks.models import IdempotencyKey, Task
-from service.domains.tasks.schemas import TaskCreate
-from tests.conftest import make_settings
-from tests.integration.api.helpers import LoggedIn, assert_problem, sign_up
+from tests.integration.api.helpers import LoggedIn, sign_up
+from tests.support.apps import make_settings, new_app, serving
+from tests.support.problems import assert_problem
 
 
 async def post(
@@ -47,7 +45,7 @@ async def count_tasks(session: AsyncSession, user: LoggedIn) -> int:
 
 
 async def test_same_key_same_body_replays_without_a_new_row(
-    client: httpx.AsyncClient, app: FastAPI, alice: LoggedIn, db_session: AsyncSession
+    client: httpx.AsyncClient, app: FastAPI, alice: LoggedIn, db_session: WriteSession
 ) -> None:
     first = await post(client, app, alice, "invoice-42")
     # The same body, written differently, is the same request.
@@ -65,7 +63,7 @@ async def test_same_key_same_body_replays_without_a_new_row(
 
 
 async def test_same_key_other_body_is_422(
-    client: httpx.AsyncClient, app: FastAPI, alice: LoggedIn, db_session: AsyncSession
+    client: httpx.AsyncClient, app: FastAPI, alice: LoggedIn, db_session: WriteSession
 ) -> None:
     await post(client, app, alice, "k")
 
@@ -88,7 +86,7 @@ async def test_keys_are_per_user(
 
 @pytest.mark.parametrize("key", ["", "x" * 256, "caf\u00e9", " padded", "tab\tkey"])
 async def test_invalid_keys_are_422(
-    client: httpx.AsyncClient, app: FastAPI, alice: LoggedIn, db_session: AsyncSession, key: str
+    client: httpx.AsyncClient, app: FastAPI, alice: LoggedIn, db_session: WriteSession, key: str
 ) -> None:
     response = await client.post(
         app.url_path_for("createTask"),
@@ -126,7 +124,7 @@ async def test_an_invalid_first_request_does_not_consume_the_key(
 
 
 async def test_an_expired_key_starts_afresh(
-    client: httpx.AsyncClient, app: FastAPI, alice: LoggedIn, db_session: AsyncSession
+    client: httpx.AsyncClient, app: FastAPI, alice: LoggedIn, db_session: WriteSession
 ) -> None:
     first = await post(client, app, alice, "k")
     await db_session.execute(
@@ -134,7 +132,7 @@ async def test_an_expired_key_starts_afresh(
         .where(IdempotencyKey.key == "k")
         .values(expires_at=utcnow() - timedelta(seconds=1))
     )
-    await db_session.flush()
+    await db_session.commit()
 
     second = await post(client, app, alice, "k", {"title": "a new request"})
 
@@ -143,53 +141,8 @@ async def test_an_expired_key_starts_afresh(
     assert "idempotency-replayed" not in second.headers
 
 
-async def test_an_abandoned_claim_is_taken_over(
-    client: httpx.AsyncClient, app: FastAPI, alice: LoggedIn, db_session: AsyncSession
-) -> None:
-    now = utcnow()
-    db_session.add(
-        IdempotencyKey(
-            owner_id=uuid.UUID(alice.user["id"]),
-            key="stuck",
-            request_fingerprint="0" * 64,
-            created_at=now - idempotency.ABANDONED_AFTER - timedelta(seconds=1),
-            expires_at=now + timedelta(hours=23),
-        )
-    )
-    await db_session.flush()
-
-    response = await post(client, app, alice, "stuck")
-
-    assert response.status_code == 201
-    assert "idempotency-replayed" not in response.headers
-
-
-async def test_a_claim_still_in_flight_is_409(
-    client: httpx.AsyncClient, app: FastAPI, alice: LoggedIn, db_session: AsyncSession
-) -> None:
-    body = {"title": "in flight"}
-    now = utcnow()
-    db_session.add(
-        IdempotencyKey(
-            owner_id=uuid.UUID(alice.user["id"]),
-            key="busy",
-            request_fingerprint=idempotency.fingerprint(
-                "createTask", TaskCreate.model_validate(body)
-            ),
-            created_at=now,
-            expires_at=now + timedelta(hours=24),
-        )
-    )
-    await db_session.flush()
-
-    response = await post(client, app, alice, "busy", body)
-
-    assert_problem(response, 409, "idempotency_key_in_progress")
-    assert response.headers["retry-after"] == "1"
-
-
 async def test_purge_deletes_expired_keys_only(
-    client: httpx.AsyncClient, app: FastAPI, alice: LoggedIn, db_session: AsyncSession
+    client: httpx.AsyncClient, app: FastAPI, alice: LoggedIn, db_session: WriteSession
 ) -> None:
     await post(client, app, alice, "old")
     await post(client, app, alice, "new")
@@ -210,13 +163,13 @@ async def test_purge_deletes_expired_keys_only(
 
 @pytest.mark.postgres
 async def test_twenty_concurrent_duplicates_create_exactly_one_task(
-    live_client: httpx.AsyncClient, app: FastAPI, engine: AsyncEngine
+    client: httpx.AsyncClient, app: FastAPI, engine: AsyncEngine
 ) -> None:
-    user = await sign_up(live_client, app, "racer")
+    user = await sign_up(client, app, "racer")
     body = {"title": "only once", "priority": "urgent"}
 
     responses = await asyncio.gather(
-        *(post(live_client, app, user, "race-key", body) for _ in range(20))
+        *(post(client, app, user, "race-key", body) for _ in range(20))
     )
 
     statuses = sorted(response.status_code for response in responses)
@@ -241,16 +194,10 @@ async def test_twenty_concurrent_duplicates_create_exactly_one_task(
 async def test_a_duplicate_waiting_longer_than_the_statement_timeout_is_409(
     settings: Settings, engine: AsyncEngine
 ) -> None:
-    impatient = create_app(
-        make_settings(settings.database_url.get_secret_value(), db_statement_timeout_ms=300),
-        shutdown=ShutdownState(),
+    impatient = new_app(
+        make_settings(settings.database_url.get_secret_value(), db_statement_timeout_ms=300)
     )
-    async with (
-        LifespanManager(impatient),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=impatient), base_url="http://test"
-        ) as http,
-    ):
+    async with serving(impatient) as http:
         user = await sign_up(http, impatient, "patient")
         owner = uuid.UUID(user.user["id"])
         async with engine.connect() as holder:

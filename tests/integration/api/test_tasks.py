@@ -9,10 +9,11 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
+from service.db.session import WriteSession
 from service.domains.tasks.models import Task
-from tests.integration.api.helpers import LoggedIn, assert_problem
+from tests.integration.api.helpers import LoggedIn
+from tests.support.problems import assert_problem
 
 FULL_TASK = {
     "title": "Write the release notes",
@@ -38,7 +39,7 @@ def task_url(app: FastAPI, task_id: str) -> str:
 
 
 async def test_create_returns_201_with_location_and_etag(
-    client: httpx.AsyncClient, app: FastAPI, alice: LoggedIn, db_session: AsyncSession
+    client: httpx.AsyncClient, app: FastAPI, alice: LoggedIn, db_session: WriteSession
 ) -> None:
     response = await create(
         client, app, alice, {**FULL_TASK, "title": "  Write the release notes "}
@@ -110,7 +111,7 @@ async def test_create_accepts_the_title_bounds(
 
 
 async def test_create_without_token_is_401(
-    client: httpx.AsyncClient, app: FastAPI, db_session: AsyncSession
+    client: httpx.AsyncClient, app: FastAPI, db_session: WriteSession
 ) -> None:
     before = await db_session.scalar(select(func.count()).select_from(Task))
 
@@ -278,7 +279,7 @@ async def test_patch_of_missing_task_is_404(
 
 
 async def test_delete_is_204_then_404(
-    client: httpx.AsyncClient, app: FastAPI, alice: LoggedIn, db_session: AsyncSession
+    client: httpx.AsyncClient, app: FastAPI, alice: LoggedIn, db_session: WriteSession
 ) -> None:
     created = await create(client, app, alice)
     url = task_url(app, created.json()["id"])

@@ -15,7 +15,8 @@ from fastapi import FastAPI
 from service.config import Settings
 from service.core.pagination import CursorCodec, Position
 from service.domains.tasks import service as tasks_service
-from tests.integration.api.helpers import LoggedIn, assert_problem, sign_up
+from tests.integration.api.helpers import LoggedIn, sign_up
+from tests.support.problems import assert_problem
 
 
 async def create_tasks(
@@ -163,19 +164,19 @@ def test_cursor_round_trip_keeps_microseconds(settings: Settings) -> None:
 
 @pytest.mark.postgres
 async def test_pagination_under_concurrent_inserts_returns_each_task_once(
-    live_client: httpx.AsyncClient, app: FastAPI
+    client: httpx.AsyncClient, app: FastAPI
 ) -> None:
-    pager = await sign_up(live_client, app, "pager")
-    originals = await create_tasks(live_client, app, pager, 40)
+    pager = await sign_up(client, app, "pager")
+    originals = await create_tasks(client, app, pager, 40)
 
     async def insert_more() -> list[dict[str, Any]]:
         added = []
         for index in range(30):
-            added.extend(await create_tasks(live_client, app, pager, 1, description=str(index)))
+            added.extend(await create_tasks(client, app, pager, 1, description=str(index)))
             await asyncio.sleep(0)
         return added
 
-    pages, added = await asyncio.gather(walk(live_client, app, pager, limit=7), insert_more())
+    pages, added = await asyncio.gather(walk(client, app, pager, limit=7), insert_more())
 
     seen = [task["id"] for page in pages for task in page]
     assert len(seen) == len(set(seen)), "a task was returned twice"

@@ -2,30 +2,51 @@
 
 from __future__ import annotations
 
+import sys
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+import email_validator
 import httpx
 import jwt
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.config import Settings
 from service.core.security import create_access_token
+from service.db.session import WriteSession
 from service.domains.users.models import User
-from tests.integration.api.helpers import (
-    PASSWORD,
-    LoggedIn,
-    assert_problem,
-    register,
-    unique_email,
-)
+from tests.integration.api.helpers import PASSWORD, LoggedIn, register, unique_email
+from tests.support.problems import assert_problem
+
+
+async def test_an_email_is_validated_once_per_registration(
+    client: httpx.AsyncClient, app: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    validated: list[str] = []
+    real = email_validator.validate_email
+
+    def counting(address: str, **options: Any) -> Any:
+        validated.append(address)
+        return real(address, **options)
+
+    # A spy on the real validator, wherever the service imported it.
+    for module in list(sys.modules.values()):
+        name = getattr(module, "__name__", "")
+        if name.startswith("service.") and getattr(module, "validate_email", None) is real:
+            monkeypatch.setattr(module, "validate_email", counting)
+
+    response = await register(client, app, email=" Once@Example.com ")
+
+    assert response.status_code == 201, response.text
+    assert response.json()["email"] == "Once@example.com"  # the domain is normalised
+    assert validated == ["Once@Example.com"]
 
 
 async def test_register_returns_the_user_with_location(
-    client: httpx.AsyncClient, app: FastAPI, db_session: AsyncSession
+    client: httpx.AsyncClient, app: FastAPI, db_session: WriteSession
 ) -> None:
     email = unique_email("ada")
     response = await register(client, app, email=f"  {email.upper()}  ", display_name=" Ada ")

@@ -9,9 +9,9 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 from sqlalchemy.engine import URL
 
-from tests.conftest import BACKEND
 from tests.observability.conftest import find_tool
 from tests.support.databases import (
+    BACKEND,
     create_postgres_database,
     drop_postgres_database,
     url_string,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import re
 import time
 from collections.abc import Callable
@@ -13,21 +12,6 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 
 _FILE_PID = re.compile(r"_(\d+)\.db$")
-
-
-def children_of(pid: int) -> set[int]:
-    """Live direct children of a process (a gunicorn master's workers)."""
-    children: set[int] = set()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        with contextlib.suppress(OSError, ValueError, IndexError):
-            stat = (entry / "stat").read_text()
-            # The command name may hold spaces and parentheses: split after the last ')'.
-            state, parent = stat[stat.rindex(")") + 2 :].split()[:2]
-            if int(parent) == pid and state != "Z":
-                children.add(int(entry.name))
-    return children
 
 
 def files_of(directory: Path, pid: int) -> list[Path]:

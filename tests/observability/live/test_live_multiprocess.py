@@ -20,7 +20,6 @@ import httpx
 import pytest
 
 from tests.observability.live.processes import (
-    children_of,
     counter_by_pid,
     file_pids,
     files_of,
@@ -28,6 +27,7 @@ from tests.observability.live.processes import (
     scrape,
     wait_for,
 )
+from tests.support.processes import children_of
 from tests.support.server import ServiceProcess, running_service
 
 pytestmark = pytest.mark.slow

@@ -19,7 +19,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.observability.live.processes import children_of, sample_sum, scrape, wait_for
+from tests.observability.live.processes import sample_sum, scrape, wait_for
+from tests.support.processes import children_of
 from tests.support.server import ServiceProcess, running_service
 
 pytestmark = pytest.mark.slow

@@ -1,0 +1,21 @@
+"""Processes as the tests see them in /proc (a gunicorn master and its workers)."""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+
+def children_of(pid: int) -> set[int]:
+    """The live direct children of a process; an exited child not yet reaped does not count."""
+    children: set[int] = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            stat = (entry / "stat").read_text()
+            # The command name may hold spaces and parentheses: split after the last ')'.
+            state, parent = stat[stat.rindex(")") + 2 :].split()[:2]
+            if int(parent) == pid and state != "Z":
+                children.add(int(entry.name))
+    return children
