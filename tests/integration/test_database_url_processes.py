@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import httpx
@@ -12,7 +11,7 @@ from sqlalchemy.engine import URL
 
 from service.db.migrate import head_revision
 from tests.support.databases import url_string
-from tests.support.server import running_service, service_env
+from tests.support.server import run_command, running_service
 
 pytestmark = pytest.mark.postgres
 
@@ -24,14 +23,8 @@ def _libpq(url: URL, scheme: str, query: str = "") -> str:
 
 
 def _run(command: str, database_url: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "service", command],
-        env=service_env({"DATABASE_URL": database_url, "DB_CONNECT_TIMEOUT_SECONDS": "3"}),
-        capture_output=True,
-        text=True,
-        timeout=90,
-        check=False,
-    )
+    env = {"DATABASE_URL": database_url, "DB_CONNECT_TIMEOUT_SECONDS": "3"}
+    return run_command(command, env=env, timeout=90)
 
 
 @pytest.mark.parametrize("scheme", ["postgresql", "postgres"])

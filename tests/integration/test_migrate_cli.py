@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 import time
 
 import asyncpg
@@ -11,19 +10,13 @@ from sqlalchemy.engine import URL
 
 from service.db.migrate import head_revision
 from tests.support.databases import url_string
-from tests.support.server import service_env
+from tests.support.server import run_command
 
 
 def _migrate(url: URL | str, *args: str, timeout: float = 90) -> subprocess.CompletedProcess[str]:
     database_url = url if isinstance(url, str) else url_string(url)
-    return subprocess.run(
-        [sys.executable, "-m", "service", "migrate", *args],
-        env=service_env({"DATABASE_URL": database_url, "DB_CONNECT_TIMEOUT_SECONDS": "2"}),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+    env = {"DATABASE_URL": database_url, "DB_CONNECT_TIMEOUT_SECONDS": "2"}
+    return run_command("migrate", *args, env=env, timeout=timeout)
 
 
 async def _versions(url: URL) -> list[str]:

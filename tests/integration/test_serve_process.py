@@ -19,7 +19,13 @@ from service.telemetry.otel import EXIT_EXPORT_SECONDS
 from service.version import VERSION
 from tests.support.databases import url_string
 from tests.support.proxy import Mode, TcpProxy
-from tests.support.server import ServiceProcess, free_port, running_service, service_env
+from tests.support.server import (
+    ServiceProcess,
+    free_port,
+    run_command,
+    running_service,
+    service_env,
+)
 
 
 def _wait_for(check: Callable[[], bool], timeout: float) -> float:
@@ -191,14 +197,7 @@ def test_serve_never_migrates_postgres_and_readiness_follows_the_schema(
         response = httpx.get(f"{service.base_url}/readyz")
         assert response.status_code == 503
         assert response.json()["checks"]["schema"].startswith("behind")
-        migrated = subprocess.run(
-            [sys.executable, "-m", "service", "migrate"],
-            env=service_env(env),
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        migrated = run_command("migrate", env=env, timeout=60)
         assert migrated.returncode == 0, migrated.stderr
         # Every probe asks the database afresh: the next one after the migration passes.
         # The bound only keeps a hang from passing; a loaded machine needs a few seconds.

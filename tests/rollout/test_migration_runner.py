@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
-import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -22,7 +21,7 @@ from tests.resilience.api import asyncpg_dsn, rows
 from tests.rollout.expand_migration import DRILL_COLUMN
 from tests.rollout.releases import next_release
 from tests.support.databases import url_string
-from tests.support.server import PROJECT_ROOT, service_env
+from tests.support.server import PROJECT_ROOT, run_command
 
 pytestmark = pytest.mark.postgres
 
@@ -31,15 +30,7 @@ UNREACHABLE = "postgresql+asyncpg://tasks:s3cret-pass@127.0.0.1:1/tasks"
 
 def migrate(env: Mapping[str, str], cwd: Path = PROJECT_ROOT) -> subprocess.CompletedProcess[str]:
     """Run `python -m service migrate` with exactly these settings (production, no JWT)."""
-    return subprocess.run(
-        [sys.executable, "-m", "service", "migrate"],
-        cwd=cwd,
-        env=service_env({"ENVIRONMENT": "production", **env}),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run_command("migrate", env={"ENVIRONMENT": "production", **env}, cwd=cwd)
 
 
 async def revision_of(url: URL) -> str | None:

@@ -10,8 +10,6 @@ passes against it (and, as a control, against this tree's code).
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -29,7 +27,7 @@ from tests.rollout.releases import (
 from tests.rollout.scenario import run_api_scenario
 from tests.support.apps import TEST_JWT_SECRET
 from tests.support.databases import url_string
-from tests.support.server import PROJECT_ROOT, running_service, service_env
+from tests.support.server import PROJECT_ROOT, run_command, running_service
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
@@ -45,15 +43,7 @@ def _env(database_url: URL) -> dict[str, str]:
 
 
 def _migrate(env: dict[str, str], cwd: Path = PROJECT_ROOT) -> None:
-    completed = subprocess.run(
-        [sys.executable, "-m", "service", "migrate"],
-        cwd=cwd,
-        env=service_env(env),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    completed = run_command("migrate", env=env, cwd=cwd)
     assert completed.returncode == 0, completed.stderr
 
 

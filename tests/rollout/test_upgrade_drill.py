@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,7 +35,7 @@ from tests.rollout.releases import next_release
 from tests.rollout.traffic import Clients, Endpoints, sign_up
 from tests.support.apps import TEST_JWT_SECRET
 from tests.support.databases import url_string
-from tests.support.server import PROJECT_ROOT, ServiceProcess, running_service, service_env
+from tests.support.server import ServiceProcess, run_command, running_service
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
@@ -63,15 +62,7 @@ def release_env(database_url: URL) -> dict[str, str]:
 
 def migrate_with(release: Path | None, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     """`tasks-api migrate` of a release tree (None: this tree), as the hook Job runs it."""
-    return subprocess.run(
-        [sys.executable, "-m", "service", "migrate"],
-        cwd=release or PROJECT_ROOT,
-        env=service_env(env),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run_command("migrate", env=env, cwd=release)
 
 
 class Releases:

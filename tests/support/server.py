@@ -85,6 +85,27 @@ def service_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+def run_command(
+    *args: str,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+    timeout: float = 120,
+) -> subprocess.CompletedProcess[str]:
+    """Run `python -m service ARGS` to its end with a clean environment plus `env`.
+
+    `cwd` selects the code as for `running_service` (default: this checkout).
+    """
+    return subprocess.run(
+        [sys.executable, "-m", "service", *args],
+        cwd=cwd or PROJECT_ROOT,
+        env=service_env(env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
 @contextlib.contextmanager
 def running_service(
     extra_env: Mapping[str, str] | None = None,

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 
 import pytest
 
 from service.config import DEV_JWT_SECRET, Environment, Settings
 from service.db.dialect import is_embedded
-from tests.support.server import service_env
+from tests.support.server import run_command
 
 STRONG = "x" * 40
 
@@ -61,14 +60,7 @@ def test_safe_database_url_hides_the_password() -> None:
 
 
 def _run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "service", *args],
-        env=service_env(env),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return run_command(*args, env=env, timeout=60)
 
 
 def test_production_without_secret_exits_2_with_one_line() -> None:
