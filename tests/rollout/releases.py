@@ -21,12 +21,27 @@ import subprocess
 import tarfile
 from pathlib import Path
 
+from sqlalchemy.engine import URL
+
 from tests.rollout.expand_migration import write_expand_migration
+from tests.support.apps import TEST_JWT_SECRET
+from tests.support.databases import url_string
 from tests.support.server import PROJECT_ROOT
 
 RELEASE_FILES = ("service", "migrations", "alembic.ini")
 # What `uv sync` needs to install a commit's locked dependencies.
 PROJECT_FILES = ("pyproject.toml", "uv.lock", "README.md")
+
+
+def production_env(database_url: URL, **overrides: str) -> dict[str, str]:
+    """Settings of a release as the chart renders them (production, no telemetry export)."""
+    return {
+        "ENVIRONMENT": "production",
+        "DATABASE_URL": url_string(database_url),
+        "JWT_SECRET": TEST_JWT_SECRET,
+        "OTEL_SDK_DISABLED": "true",
+        **overrides,
+    }
 
 
 def _ignore_caches(_: str, names: list[str]) -> set[str]:

@@ -22,24 +22,17 @@ from tests.rollout.releases import (
     git_history_available,
     locked_environment,
     next_release,
+    production_env,
     tree_of_commit,
 )
 from tests.rollout.scenario import run_api_scenario
-from tests.support.apps import TEST_JWT_SECRET
-from tests.support.databases import url_string
 from tests.support.server import PROJECT_ROOT, run_command, running_service
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 
 def _env(database_url: URL) -> dict[str, str]:
-    return {
-        "ENVIRONMENT": "production",
-        "DATABASE_URL": url_string(database_url),
-        "JWT_SECRET": TEST_JWT_SECRET,
-        "WEB_CONCURRENCY": "1",
-        "OTEL_SDK_DISABLED": "true",
-    }
+    return production_env(database_url, WEB_CONCURRENCY="1")
 
 
 def _migrate(env: dict[str, str], cwd: Path = PROJECT_ROOT) -> None:

@@ -31,10 +31,8 @@ from sqlalchemy.engine import URL
 from service.db.migrate import head_revision
 from tests.resilience.api import rows
 from tests.rollout.expand_migration import DRILL_COLUMN, DRILL_REVISION, DRILL_TABLE
-from tests.rollout.releases import next_release
+from tests.rollout.releases import next_release, production_env
 from tests.rollout.traffic import Clients, Endpoints, sign_up
-from tests.support.apps import TEST_JWT_SECRET
-from tests.support.databases import url_string
 from tests.support.server import ServiceProcess, run_command, running_service
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
@@ -45,19 +43,16 @@ USERS = 4
 
 def release_env(database_url: URL) -> dict[str, str]:
     """The settings both releases run with, as the chart renders them (production)."""
-    return {
-        "ENVIRONMENT": "production",
-        "DATABASE_URL": url_string(database_url),
-        "JWT_SECRET": TEST_JWT_SECRET,
-        "WEB_CONCURRENCY": "2",
-        "DB_POOL_SIZE": "4",
-        "DB_MAX_OVERFLOW": "4",
-        "DB_STATEMENT_TIMEOUT_MS": "5000",
-        "DRAIN_DELAY_SECONDS": str(DRAIN_DELAY_SECONDS),
-        "GRACEFUL_TIMEOUT_SECONDS": "10",
-        "OTEL_SDK_DISABLED": "true",
-        "MAX_REQUESTS": "0",
-    }
+    return production_env(
+        database_url,
+        WEB_CONCURRENCY="2",
+        DB_POOL_SIZE="4",
+        DB_MAX_OVERFLOW="4",
+        DB_STATEMENT_TIMEOUT_MS="5000",
+        DRAIN_DELAY_SECONDS=str(DRAIN_DELAY_SECONDS),
+        GRACEFUL_TIMEOUT_SECONDS="10",
+        MAX_REQUESTS="0",
+    )
 
 
 def migrate_with(release: Path | None, env: dict[str, str]) -> subprocess.CompletedProcess[str]:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import URL
 
+from tests.support.processes import stop_process
 from tests.support.server import free_port
 
 
@@ -89,9 +90,5 @@ def running_pgbouncer(binary: Path, backend: URL) -> Iterator[PgBouncer]:
             time.sleep(0.05)
         yield bouncer
     finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop_process(process)
         shutil.rmtree(directory, ignore_errors=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import subprocess
 from pathlib import Path
 
 
@@ -19,3 +20,13 @@ def children_of(pid: int) -> set[int]:
             if int(parent) == pid and state != "Z":
                 children.add(int(entry.name))
     return children
+
+
+def stop_process(process: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
+    """SIGTERM a helper process (a Prometheus, a PgBouncer) and reap it; SIGKILL if it lingers."""
+    process.terminate()
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(5)

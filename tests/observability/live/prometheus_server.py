@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import yaml
 
+from tests.support.processes import stop_process
 from tests.support.server import free_port
 
 
@@ -96,12 +97,7 @@ def running_prometheus(
         _wait_ready(server)
         yield server
     finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
+        stop_process(process)
 
 
 def _wait_ready(server: PrometheusServer, timeout: float = 20.0) -> None:
