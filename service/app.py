@@ -23,6 +23,7 @@ from service.core.middleware import (
 from service.core.security import configure_password_hashing
 from service.db.session import open_database
 from service.domains import API_PREFIX, discover_routers
+from service.drills import install_drills
 from service.state import AppState, app_state, attach_state
 from service.telemetry import instrumentation as telemetry
 from service.version import VERSION
@@ -83,6 +84,9 @@ def create_app(settings: Settings | None = None, shutdown: ShutdownState | None 
         app.include_router(router, prefix=API_PREFIX)
 
     # Added innermost first: the request-context middleware ends up outermost.
+    if settings.drills_enabled:
+        # Innermost: injected answers pass the headers, the access log and the metrics.
+        install_drills(app)
     app.add_middleware(BodyLimitMiddleware, limit=settings.request_body_limit_bytes)
     app.add_middleware(GZipMiddleware, minimum_size=1024)
     if settings.cors_origins:
@@ -104,6 +108,7 @@ def create_app(settings: Settings | None = None, shutdown: ShutdownState | None 
                 "X-Request-ID",
                 "Idempotency-Replayed",
                 "Retry-After",
+                "X-Drill",
             ],
             max_age=600,
         )

@@ -123,6 +123,12 @@ class Settings(MigrationSettings):
     # Passwords hashed at once per worker; each argon2id hash holds 64 MiB while it runs.
     password_hash_concurrency: int = Field(default=1, ge=1, le=16)
 
+    # Fault injection for staging drills (service/drills): off unless asked for.
+    drills_enabled: bool = False
+    drills_allow_production: bool = False
+    drills_token: SecretStr | None = None
+    drills_max_duration_seconds: int = Field(default=10_800, ge=60, le=86_400)
+
     @field_validator("cors_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
@@ -141,6 +147,25 @@ class Settings(MigrationSettings):
             )
         if len(secret.encode()) < MIN_SECRET_BYTES:
             raise ValueError(f"JWT_SECRET must be at least {MIN_SECRET_BYTES} bytes")
+        return self
+
+    @model_validator(mode="after")
+    def _drills_guarded(self) -> Settings:
+        if not self.drills_enabled:
+            return self
+        if self.environment is Environment.PRODUCTION and not self.drills_allow_production:
+            raise ValueError(
+                "DRILLS_ENABLED is refused with ENVIRONMENT=production "
+                "unless DRILLS_ALLOW_PRODUCTION=true"
+            )
+        token = self.drills_token.get_secret_value() if self.drills_token else ""
+        if len(token.encode()) < MIN_SECRET_BYTES:
+            raise ValueError(
+                f"DRILLS_ENABLED=true needs DRILLS_TOKEN, at least {MIN_SECRET_BYTES} bytes"
+            )
+        if token == self.jwt_key:
+            # The operator's secret must not also sign every user's tokens.
+            raise ValueError("DRILLS_TOKEN must differ from JWT_SECRET")
         return self
 
     @property

@@ -39,6 +39,12 @@ MAX_REQUESTS_JITTER: {{ $c.maxRequestsJitter | toString | quote }}
 KEEPALIVE_SECONDS: {{ $c.keepaliveSeconds | toString | quote }}
 REQUEST_BODY_LIMIT_BYTES: {{ $c.requestBodyLimitBytes | toString | quote }}
 PASSWORD_HASH_CONCURRENCY: {{ $c.passwordHashConcurrency | toString | quote }}
+{{- if and $c.drillsEnabled (eq (toString .Values.environment) "production") (not $c.drillsAllowProduction) }}
+{{- fail "config.drillsEnabled is refused with environment production unless config.drillsAllowProduction is true" }}
+{{- end }}
+DRILLS_ENABLED: {{ $c.drillsEnabled | toString | quote }}
+DRILLS_ALLOW_PRODUCTION: {{ $c.drillsAllowProduction | toString | quote }}
+DRILLS_MAX_DURATION_SECONDS: {{ $c.drillsMaxDurationSeconds | toString | quote }}
 {{- $o := .Values.otel }}
 OTEL_SERVICE_NAME: {{ default "tasks-api" $o.serviceName | quote }}
 {{- if $o.endpoint }}

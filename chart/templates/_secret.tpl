@@ -1,6 +1,6 @@
 {{- /*
-The Secrets the service reads: where DATABASE_URL and JWT_SECRET come from (existing
-Secrets, or Secrets the chart makes), and the data of the chart-made ones.
+The Secrets the service reads: where DATABASE_URL, JWT_SECRET and (with drills) DRILLS_TOKEN
+come from (existing Secrets, or Secrets the chart makes), and the data of the chart-made ones.
 */ -}}
 
 {{/*
@@ -33,10 +33,33 @@ Existing Secret of JWT_SECRET, or "" when the chart makes it.
 {{- end -}}
 
 {{/*
+Existing Secret of DRILLS_TOKEN, or "" when the chart makes it (read only with drills enabled):
+secret.drillsExistingSecret, else the chart-made Secret when secret.drillsToken is given (a
+staging release adding drills to credentials kept elsewhere), else secret.existingSecret.
+*/}}
+{{- define "tasks-api.drillsExistingSecret" -}}
+{{- $s := .Values.secret -}}
+{{- if $s.drillsExistingSecret -}}
+{{- $s.drillsExistingSecret -}}
+{{- else if not $s.drillsToken -}}
+{{- $s.existingSecret -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+"true" when the chart makes DRILLS_TOKEN: drills are enabled and no existing Secret holds it.
+*/}}
+{{- define "tasks-api.chartMakesDrillsToken" -}}
+{{- if and .Values.config.drillsEnabled (not (include "tasks-api.drillsExistingSecret" .)) -}}
+true
+{{- end -}}
+{{- end -}}
+
+{{/*
 "true" when the chart makes a Secret (some value does not come from an existing one).
 */}}
 {{- define "tasks-api.chartMakesSecret" -}}
-{{- if not (and (include "tasks-api.databaseExistingSecret" .) (include "tasks-api.jwtExistingSecret" .)) -}}
+{{- if or (not (and (include "tasks-api.databaseExistingSecret" .) (include "tasks-api.jwtExistingSecret" .))) (include "tasks-api.chartMakesDrillsToken" .) -}}
 true
 {{- end -}}
 {{- end -}}
@@ -97,6 +120,14 @@ migrate` needs database settings only.
     secretKeyRef:
       name: {{ $jwtName }}
       key: {{ ternary "JWT_SECRET" $keys.jwtSecret (eq $jwtName $own) }}
+{{- if .root.Values.config.drillsEnabled }}
+{{- $drillsName := include "tasks-api.drillsExistingSecret" .root | default $own }}
+- name: DRILLS_TOKEN
+  valueFrom:
+    secretKeyRef:
+      name: {{ $drillsName }}
+      key: {{ ternary "DRILLS_TOKEN" $keys.drillsToken (eq $drillsName $own) }}
+{{- end }}
 {{- end }}
 {{- end -}}
 
@@ -116,6 +147,16 @@ DATABASE_URL: {{ $url | b64enc | quote }}
 {{- fail "secret.jwtSecret must be at least 32 bytes long" }}
 {{- end }}
 JWT_SECRET: {{ $jwt | b64enc | quote }}
+{{- end }}
+{{- if include "tasks-api.chartMakesDrillsToken" . }}
+{{- $drills := required "config.drillsEnabled needs secret.drillsToken (or secret.drillsExistingSecret or secret.existingSecret)" .Values.secret.drillsToken }}
+{{- if lt (len $drills) 32 }}
+{{- fail "secret.drillsToken must be at least 32 bytes long" }}
+{{- end }}
+{{- if eq $drills (toString .Values.secret.jwtSecret) }}
+{{- fail "secret.drillsToken must differ from secret.jwtSecret" }}
+{{- end }}
+DRILLS_TOKEN: {{ $drills | b64enc | quote }}
 {{- end }}
 {{- end -}}
 
@@ -141,6 +182,9 @@ and keys are read (their content is outside the chart's view).
 {{- define "tasks-api.secretChecksum" -}}
 {{- $s := .Values.secret -}}
 {{- $external := list (include "tasks-api.databaseExistingSecret" .) (include "tasks-api.jwtExistingSecret" .) $s.migrationExistingSecret (toJson $s.existingSecretKeys) -}}
+{{- if .Values.config.drillsEnabled -}}
+{{- $external = append $external (include "tasks-api.drillsExistingSecret" .) -}}
+{{- end -}}
 {{- if include "tasks-api.chartMakesSecret" . -}}
 {{- $data := include "tasks-api.secretData" . | trim -}}
 {{- if or (include "tasks-api.databaseExistingSecret" .) (include "tasks-api.jwtExistingSecret" .) -}}

@@ -94,7 +94,15 @@ def problem_response(
     return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_JSON)
 
 
-async def send_problem(send: Send, scope: Scope, status: int, code: str, detail: str) -> None:
+async def send_problem(
+    send: Send,
+    scope: Scope,
+    status: int,
+    code: str,
+    detail: str,
+    *,
+    extra: Mapping[str, Any] | None = None,
+) -> None:
     """Send a complete problem+json response from ASGI middleware."""
     body = problem_body(
         status=status,
@@ -102,6 +110,7 @@ async def send_problem(send: Send, scope: Scope, status: int, code: str, detail:
         detail=detail,
         instance=scope.get("path", ""),
         request_id=request_id_of(scope),
+        extra=extra,
     )
     payload = json.dumps(body).encode()
     await send(

@@ -16,6 +16,7 @@ VALUE_SETS = {
     "openshift": VALUE_SETS_DIR / "openshift-values.yaml",
     "cloudnativepg": VALUE_SETS_DIR / "cloudnativepg-values.yaml",
     "e2e": VALUE_SETS_DIR / "e2e-values.yaml",
+    "staging-drills": VALUE_SETS_DIR / "staging-drills-values.yaml",
 }
 
 

@@ -35,6 +35,7 @@ VALUE_OF = {
     "ENVIRONMENT": "environment",
     "DATABASE_URL": "secret.databaseUrl",
     "JWT_SECRET": "secret.jwtSecret",
+    "DRILLS_TOKEN": "secret.drillsToken",
     "MIGRATION_DATABASE_URL": "secret.migrationDatabaseUrl",
     "MIGRATION_LOCK_TIMEOUT_SECONDS": "migrations.lockTimeoutSeconds",
     "MIGRATION_DDL_LOCK_TIMEOUT_MS": "migrations.ddlLockTimeoutMs",
