@@ -27,9 +27,13 @@ MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 def state_directory() -> Path:
     """Where drills are kept: the directory the workers of this pod share, or a private one."""
     shared = os.environ.get(MULTIPROC_ENV)
-    # Outside `tasks-api serve` (one process, e.g. `uvicorn --factory`) a fresh
-    # directory: nothing else would read it, and a restart starts without drills.
-    return Path(shared) if shared else Path(tempfile.mkdtemp(prefix="tasks-api-drills-"))
+    if not shared:
+        # Outside `tasks-api serve` (one process, e.g. `uvicorn --factory`) a fresh
+        # directory: nothing else would read it, and a restart starts without drills.
+        return Path(tempfile.mkdtemp(prefix="tasks-api-drills-"))
+    path = Path(shared)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 def install_drills(app: FastAPI) -> None:

@@ -46,7 +46,10 @@ def test_configured_directory_is_created_and_emptied(
 
 
 def test_a_fresh_directory_when_none_is_configured(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(MULTIPROC_ENV, raising=False)
+    # Set first, so that monkeypatch restores the variable's absence after the test:
+    # prepare_multiprocess_dir sets it, and later tests must not inherit a removed directory.
+    monkeypatch.setenv(MULTIPROC_ENV, "unset-after-the-test")
+    monkeypatch.delenv(MULTIPROC_ENV)
     path = prepare_multiprocess_dir()
     try:
         assert path.is_dir()
