@@ -17,11 +17,10 @@ import json
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from pydantic import BaseModel
 
-from service.core.throttle import Throttle
 from service.db.session import WriteSession
 from service.db.types import utcnow
 from service.domains.tasks.errors import IdempotencyKeyInProgressError, IdempotencyKeyReusedError
@@ -30,10 +29,7 @@ from service.domains.tasks.schemas import TaskOut
 from service.telemetry import events
 
 KEY_TTL = timedelta(hours=24)
-PURGE_INTERVAL_SECONDS = 300.0
 CREATED = 201
-
-_purge = Throttle(PURGE_INTERVAL_SECONDS)
 
 
 @dataclass(frozen=True)
@@ -68,7 +64,6 @@ async def create_once(
     if claim is Claim.CLAIMED:
         task = await create()
         await keys.store_response(owner_id, key, status=CREATED, body=task.model_dump(mode="json"))
-        await _purge_now_and_then(keys, now)
         return Outcome(task=task, replayed=False)
     stored = await keys.get(owner_id, key)
     if stored is None:
@@ -82,13 +77,3 @@ async def create_once(
         raise RuntimeError("a committed idempotency key without its response")
     events.idempotent_replay()
     return Outcome(task=TaskOut.model_validate(stored.response_body), replayed=True)
-
-
-async def purge_expired(*, session: WriteSession, now: datetime | None = None) -> None:
-    """Delete every idempotency key past its 24-hour lifetime."""
-    await IdempotencyRepository(session).purge_expired(now or utcnow())
-
-
-async def _purge_now_and_then(keys: IdempotencyRepository, now: datetime) -> None:
-    if _purge.due():
-        await keys.purge_expired(now)

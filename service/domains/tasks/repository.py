@@ -167,7 +167,3 @@ class IdempotencyRepository(RepositoryBase[IdempotencyKey]):
             .values(response_status=status, response_body=body),
             execution_options={"synchronize_session": False},
         )
-
-    async def purge_expired(self, now: datetime) -> None:
-        """Delete every key past its expiry."""
-        await self.session.execute(delete(IdempotencyKey).where(IdempotencyKey.expires_at <= now))

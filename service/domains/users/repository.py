@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import select, update
 
 from service.db.repository import RepositoryBase
 from service.domains.users.models import LoginAttempt, RefreshToken, User
@@ -78,10 +78,6 @@ class RefreshTokenRepository(RepositoryBase[RefreshToken]):
         )
         return int(getattr(result, "rowcount", 0) or 0)
 
-    async def purge_expired(self, now: datetime) -> None:
-        """Delete tokens past their expiry."""
-        await self.session.execute(delete(RefreshToken).where(RefreshToken.expires_at <= now))
-
 
 class LoginAttemptRepository(RepositoryBase[LoginAttempt]):
     """Failed login attempts, the state of the per-e-mail rate limit."""
@@ -110,7 +106,3 @@ class LoginAttemptRepository(RepositoryBase[LoginAttempt]):
     async def record_failure(self, email_normalized: str, at: datetime) -> None:
         """Store one failed attempt."""
         await self.add(LoginAttempt(email_normalized=email_normalized, attempted_at=at))
-
-    async def purge_older_than(self, cutoff: datetime) -> None:
-        """Delete attempts that no longer count toward any limit."""
-        await self.session.execute(delete(LoginAttempt).where(LoginAttempt.attempted_at <= cutoff))

@@ -11,7 +11,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service.config import Settings
 from service.core import security
 from service.core.security import AccessClaims, InvalidTokenError
-from service.core.throttle import Throttle
 from service.db.session import WriteSession
 from service.db.types import utcnow
 from service.domains.users.emails import email_key, login_key
@@ -33,9 +32,6 @@ from service.telemetry import events
 
 LOGIN_WINDOW = timedelta(minutes=15)
 MAX_FAILED_LOGINS = 10
-HOUSEKEEPING_INTERVAL_SECONDS = 300.0
-
-_housekeeping_throttle = Throttle(HOUSEKEEPING_INTERVAL_SECONDS)
 
 
 async def register(*, session: WriteSession, payload: UserCreate) -> User:
@@ -107,7 +103,6 @@ async def issue_tokens(
         await attempts.record_failure(email, now)
         events.login_failed()
         raise InvalidCredentialsError
-    await _housekeeping(session, now)
     return _new_token_pair(session, settings, user.id, uuid.uuid4(), now)
 
 
@@ -149,14 +144,3 @@ def _new_token_pair(
     return TokenPair(
         access_token=access.token, expires_in=access.expires_in, refresh_token=raw_refresh
     )
-
-
-async def purge_expired(*, session: WriteSession, now: datetime) -> None:
-    """Delete login attempts outside the window and refresh tokens past their expiry."""
-    await LoginAttemptRepository(session).purge_older_than(now - LOGIN_WINDOW)
-    await RefreshTokenRepository(session).purge_expired(now)
-
-
-async def _housekeeping(session: WriteSession, now: datetime) -> None:
-    if _housekeeping_throttle.due():
-        await purge_expired(session=session, now=now)

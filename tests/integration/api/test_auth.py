@@ -140,24 +140,6 @@ async def test_the_lock_lifts_when_the_window_passes(
     assert 1 <= int(locked.headers["retry-after"]) <= 60
 
 
-async def test_purge_deletes_attempts_outside_the_window(
-    db_session: WriteSession,
-) -> None:
-    email = unique_email("purge")
-    now = utcnow()
-    db_session.add_all(
-        [
-            LoginAttempt(email_normalized=email, attempted_at=now - timedelta(hours=1)),
-            LoginAttempt(email_normalized=email, attempted_at=now - timedelta(minutes=1)),
-        ]
-    )
-    await db_session.commit()
-
-    await users_service.purge_expired(session=db_session, now=now)
-
-    assert await _count_attempts(db_session, email) == 1
-
-
 async def _refresh(client: httpx.AsyncClient, app: FastAPI, token: str) -> httpx.Response:
     return await client.post(app.url_path_for("refreshToken"), json={"refresh_token": token})
 

@@ -16,7 +16,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from service.config import Settings
 from service.db.session import WriteSession
 from service.db.types import utcnow
-from service.domains.tasks import idempotency
 from service.domains.tasks.models import IdempotencyKey, Task
 from tests.integration.api.helpers import LoggedIn, sign_up
 from tests.support.apps import make_settings, new_app, serving
@@ -139,26 +138,6 @@ async def test_an_expired_key_starts_afresh(
     assert second.status_code == 201
     assert second.json()["id"] != first.json()["id"]
     assert "idempotency-replayed" not in second.headers
-
-
-async def test_purge_deletes_expired_keys_only(
-    client: httpx.AsyncClient, app: FastAPI, alice: LoggedIn, db_session: WriteSession
-) -> None:
-    await post(client, app, alice, "old")
-    await post(client, app, alice, "new")
-    await db_session.execute(
-        update(IdempotencyKey)
-        .where(IdempotencyKey.key == "old")
-        .values(expires_at=utcnow() - timedelta(minutes=1))
-    )
-
-    await idempotency.purge_expired(session=db_session)
-
-    owner = uuid.UUID(alice.user["id"])
-    keys = await db_session.scalars(
-        select(IdempotencyKey.key).where(IdempotencyKey.owner_id == owner)
-    )
-    assert set(keys) == {"new"}
 
 
 @pytest.mark.postgres
