@@ -13,6 +13,7 @@ from starlette.middleware.gzip import GZipMiddleware
 from service import health
 from service.config import Settings, load_settings
 from service.core.handlers import install_error_handlers
+from service.core.head import HeadMiddleware
 from service.core.lifecycle import ShutdownState, process_shutdown
 from service.core.logging import configure_logging
 from service.core.middleware import (
@@ -20,6 +21,7 @@ from service.core.middleware import (
     RequestContextMiddleware,
     SecurityHeadersMiddleware,
 )
+from service.core.openapi import CONTACT, LICENSE, SERVERS, TAGS, install_openapi
 from service.core.security import configure_password_hashing
 from service.db.session import open_database
 from service.domains import API_PREFIX, discover_routers
@@ -75,15 +77,21 @@ def create_app(settings: Settings | None = None, shutdown: ShutdownState | None 
         redoc_url=None,
         openapi_url="/openapi.json" if settings.docs else None,
         swagger_ui_parameters={"persistAuthorization": True},
+        servers=SERVERS,
+        openapi_tags=TAGS,
+        contact=CONTACT,
+        license_info=LICENSE,
         telemetry=telemetry.fastapi_telemetry(),
     )
     attach_state(app, AppState(settings=settings, shutdown=shutdown or process_shutdown))
     install_error_handlers(app)
+    install_openapi(app)
     app.include_router(health.router)
     for router in discover_routers():
         app.include_router(router, prefix=API_PREFIX)
 
     # Added innermost first: the request-context middleware ends up outermost.
+    app.add_middleware(HeadMiddleware)
     if settings.drills_enabled:
         # Innermost: injected answers pass the headers, the access log and the metrics.
         install_drills(app)

@@ -88,6 +88,9 @@ def _allowed_methods(request: Request) -> list[str]:
         scope = {**request.scope, "method": method}
         if any(route.matches(scope)[0] is Match.FULL for route in request.app.router.routes):
             allowed.append(method)
+    if "GET" in allowed and "HEAD" not in allowed:
+        # HeadMiddleware answers HEAD wherever GET is answered.
+        allowed.insert(allowed.index("GET") + 1, "HEAD")
     return allowed
 
 

@@ -117,7 +117,7 @@ class RequestContextMiddleware:
 
 
 class SecurityHeadersMiddleware:
-    """Adds the security headers to every response, and no-store to API responses."""
+    """Security headers on every response; API responses are no-store unless they carry an ETag."""
 
     def __init__(self, app: ASGIApp, api_prefix: str = "/api/") -> None:
         self.app = app
@@ -135,7 +135,11 @@ class SecurityHeadersMiddleware:
                 headers.setdefault("X-Content-Type-Options", "nosniff")
                 headers.setdefault("X-Frame-Options", "DENY")
                 headers.setdefault("Referrer-Policy", "no-referrer")
-                if is_api or message["status"] >= 400:
+                if message["status"] < 400 and is_api and "etag" in headers:
+                    # A representation with a validator: caches may keep it for this user
+                    # but must revalidate (If-None-Match) before every use.
+                    headers["Cache-Control"] = "private, no-cache"
+                elif is_api or message["status"] >= 400:
                     headers["Cache-Control"] = "no-store"
             await send(message)
 

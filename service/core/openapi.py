@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
 
+from fastapi import FastAPI
+
 from service.core.problem import PROBLEM_JSON, Problem
 
 Responses = dict[int | str, dict[str, Any]]
@@ -60,3 +62,98 @@ BEARER_CHALLENGE_HEADER = {"WWW-Authenticate": header("The authentication challe
 RETRY_AFTER_HEADER = {
     "Retry-After": header("Seconds to wait before retrying.", schema_type="integer")
 }
+
+
+# --- The document as a whole: what FastAPI does not generate, and what it generates wrong.
+
+SERVERS = [{"url": "/", "description": "This deployment; every path is absolute."}]
+TAGS = [
+    {"name": "health", "description": "Liveness and readiness probes; no authentication."},
+    {"name": "users", "description": "Registration and the caller's own profile."},
+    {"name": "auth", "description": "OAuth2 password grant and refresh-token rotation."},
+    {
+        "name": "tasks",
+        "description": "The caller's tasks: conditional requests, idempotent "
+        "creation, cursor pagination.",
+    },
+]
+CONTACT = {"name": "tasks-api maintainers", "url": "https://tasks-api.dev"}
+LICENSE = {"name": "Apache-2.0", "identifier": "Apache-2.0"}
+_OPERATION_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+
+
+def complete_document(document: dict[str, Any]) -> dict[str, Any]:
+    """The generated document with plain optional parameters, explicit security and defaults."""
+    for path_item in document.get("paths", {}).values():
+        for method, operation in path_item.items():
+            if method in _OPERATION_METHODS:
+                _complete_operation(operation)
+    return document
+
+
+# Statuses the middleware and the body parsing answer on an operation, whatever its route says.
+_EVERY_OPERATION = {413: "The request body exceeds the configured limit."}
+_JSON_BODY = {
+    400: "The body is not parseable: malformed JSON or not UTF-8.",
+    415: "The body is not JSON (`application/json` or a `+json` media type).",
+    422: "The body or a parameter is invalid; `errors` names each field.",
+}
+
+
+def _complete_operation(operation: dict[str, Any]) -> None:
+    for parameter in operation.get("parameters", []):
+        if not parameter.get("required"):
+            parameter["schema"] = _without_null(parameter.get("schema", {}))
+    # An operation without requirements is public; say so, or tools apply a global one.
+    operation.setdefault("security", [])
+    responses: dict[str, Any] = operation["responses"]
+    implied = dict(_EVERY_OPERATION)
+    if "application/json" in operation.get("requestBody", {}).get("content", {}):
+        implied.update(_JSON_BODY)
+    for code, description in implied.items():
+        responses.setdefault(str(code), problem_entry(description))
+    responses.setdefault(
+        "default", problem_entry("Any other error (also from a proxy or the platform).")
+    )
+    for status, response in responses.items():
+        content = response.get("content", {})
+        if status == "default" or (int(status) >= 400 and PROBLEM_JSON in content):
+            # FastAPI files a response `model` under application/json; errors are sent
+            # only as problem+json.
+            content.pop("application/json", None)
+    operation["responses"] = dict(sorted(responses.items(), key=lambda item: item[0]))
+
+
+def _without_null(schema: dict[str, Any]) -> dict[str, Any]:
+    # FastAPI declares `str | None = None` as anyOf [string, null]: generated clients then
+    # accept None and send it as a header value. An absent optional parameter is the way to
+    # say "none"; the schema is the plain type.
+    alternatives = schema.get("anyOf")
+    if not isinstance(alternatives, list):
+        return schema
+    kept = [alternative for alternative in alternatives if alternative != {"type": "null"}]
+    if len(kept) != 1 or len(kept) == len(alternatives):
+        return schema
+    rest = {key: value for key, value in schema.items() if key not in ("anyOf", "default")}
+    return {**kept[0], **rest}
+
+
+def problem_entry(description: str) -> dict[str, Any]:
+    """One problem+json response object."""
+    return {
+        "description": description,
+        "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+    }
+
+
+def install_openapi(app: FastAPI) -> None:
+    """Make the app's /openapi.json the completed document (generated once, then cached)."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            complete_document(generate())
+        assert app.openapi_schema is not None
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

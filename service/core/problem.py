@@ -5,15 +5,21 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from http import HTTPStatus
-from typing import Any
+from typing import Any, TypeAlias, TypeVar
 
 from fastapi import Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.config import JsonDict
+from pydantic.json_schema import SkipJsonSchema
 from starlette.types import Scope, Send
 
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_TYPE_BASE = "https://tasks-api.dev/problems/"
+
+T = TypeVar("T")
+# A member that may be absent; the schema shows only its type (never `null`).
+Absent: TypeAlias = T | SkipJsonSchema[None]
 
 
 class FieldError(BaseModel):
@@ -25,19 +31,54 @@ class FieldError(BaseModel):
     type: str = Field(examples=["string_too_short"])
 
 
+def _only_rfc_requirements(schema: JsonDict) -> None:
+    # RFC 9457 requires no member: a problem from a proxy or the platform carries
+    # only some of them. `None` defaults mean "not sent" and are not advertised.
+    schema.pop("required", None)
+    properties = schema.get("properties")
+    if isinstance(properties, dict):
+        for member in properties.values():
+            if isinstance(member, dict) and member.get("default", "") is None:
+                del member["default"]
+
+
 class Problem(BaseModel):
-    """An RFC 9457 problem details document."""
+    """An RFC 9457 problem details document (ours carry `code` and the request id)."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", json_schema_extra=_only_rfc_requirements)
 
-    type: str = Field(examples=[f"{PROBLEM_TYPE_BASE}not-found"])
-    title: str = Field(examples=["Not Found"])
-    status: int = Field(examples=[404])
-    detail: str = Field(examples=["No route matches /api/v1/nothing."])
-    instance: str = Field(examples=["/api/v1/nothing"])
-    code: str = Field(examples=["not_found"])
-    request_id: str | None = Field(default=None, examples=["1f0c2b8e5d6a4c4e9d1f6e0b2a3c4d5e"])
-    errors: list[FieldError] | None = None
+    type: str = Field(
+        default="about:blank",
+        description="A URI naming the problem type.",
+        examples=[f"{PROBLEM_TYPE_BASE}not-found"],
+    )
+    title: Absent[str] = Field(default=None, examples=["Not Found"])
+    status: Absent[int] = Field(default=None, examples=[404])
+    detail: Absent[str] = Field(default=None, examples=["No route matches /api/v1/nothing."])
+    instance: Absent[str] = Field(default=None, examples=["/api/v1/nothing"])
+    code: Absent[str] = Field(
+        default=None,
+        description="Extension: the machine-readable problem code of tasks-api.",
+        examples=["not_found"],
+    )
+    request_id: str | None = Field(
+        default=None,
+        description="Extension: the request id (also in `X-Request-ID`).",
+        examples=["1f0c2b8e5d6a4c4e9d1f6e0b2a3c4d5e"],
+    )
+    retry_after: Absent[int] = Field(
+        default=None,
+        description="Extension: seconds to wait before retrying (as `Retry-After`).",
+        examples=[120],
+    )
+    errors: Absent[list[FieldError]] = Field(
+        default=None, description="Extension: the invalid fields of a 422."
+    )
+    checks: Absent[dict[str, str]] = Field(
+        default=None,
+        description="Extension: every readiness check and its state (503 of /readyz).",
+        examples=[{"database": "unavailable", "schema": "unknown"}],
+    )
 
 
 def request_id_of(scope: Mapping[str, Any]) -> str | None:

@@ -319,8 +319,8 @@ async def test_delete_without_token_is_401(client: httpx.AsyncClient, app: FastA
 @pytest.mark.parametrize(
     ("method", "path", "allowed"),
     [
-        ("PUT", "/api/v1/tasks", "GET, POST"),
-        ("PUT", f"/api/v1/tasks/{uuid.uuid4()}", "DELETE, GET, PATCH"),
+        ("PUT", "/api/v1/tasks", "GET, HEAD, POST"),
+        ("PUT", f"/api/v1/tasks/{uuid.uuid4()}", "DELETE, GET, HEAD, PATCH"),
     ],
 )
 async def test_unsupported_method_is_405_listing_every_allowed_method(
