@@ -25,6 +25,8 @@ from service.core.errors import AppError
 
 JWT_ALGORITHM = "HS256"
 REQUIRED_CLAIMS = ("sub", "iat", "exp", "iss", "aud", "jti")
+# Optional: tokens of a release that did not issue it count as version 0.
+TOKEN_VERSION_CLAIM = "ver"  # noqa: S105 - a claim name, not a secret
 # Tolerates small clock differences between the pods that mint and check tokens.
 CLOCK_SKEW_SECONDS = 5
 # Verified access tokens remembered per worker: about one per active client.
@@ -131,12 +133,21 @@ class AccessClaims:
     subject: uuid.UUID
     token_id: str
     expires_at: datetime
+    # The user's token version when the token was issued (0 for tokens that carry none).
+    token_version: int = 0
 
 
 def create_access_token(
-    settings: Settings, subject: uuid.UUID, *, now: datetime | None = None
+    settings: Settings,
+    subject: uuid.UUID,
+    *,
+    token_version: int = 0,
+    now: datetime | None = None,
 ) -> AccessToken:
-    """Sign an access token for a user with the configured secret, issuer and audience."""
+    """Sign an access token for a user with the configured secret, issuer and audience.
+
+    `ver` is the user's token version: raising the stored one revokes the token.
+    """
     issued = int((now or datetime.now(UTC)).timestamp())
     claims = {
         "sub": str(subject),
@@ -145,6 +156,7 @@ def create_access_token(
         "iss": settings.jwt_issuer,
         "aud": settings.jwt_audience,
         "jti": uuid.uuid4().hex,
+        TOKEN_VERSION_CLAIM: token_version,
     }
     token = jwt.encode(claims, settings.jwt_key, algorithm=JWT_ALGORITHM)
     return AccessToken(token=token, expires_in=settings.access_token_ttl_seconds)
@@ -186,6 +198,10 @@ def _verified_access_token(token: str, key: str, audience: str, issuer: str) -> 
     subject, token_id = claims.get("sub"), claims.get("jti")
     if not isinstance(subject, str) or not isinstance(token_id, str):
         raise InvalidTokenError("The access token is invalid.")
+    version = claims.get(TOKEN_VERSION_CLAIM, 0)
+    # bool is an int subclass; `"ver": true` is no version.
+    if not isinstance(version, int) or isinstance(version, bool) or version < 0:
+        raise InvalidTokenError("The access token is invalid.")
     try:
         user_id = uuid.UUID(subject)
     except ValueError:
@@ -194,6 +210,7 @@ def _verified_access_token(token: str, key: str, audience: str, issuer: str) -> 
         subject=user_id,
         token_id=token_id,
         expires_at=datetime.fromtimestamp(int(claims["exp"]), UTC),
+        token_version=version,
     )
 
 

@@ -28,6 +28,13 @@ DB_BUCKETS: Final = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.
 POOL_WAIT_BUCKETS: Final = (0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 DB_OPERATIONS: Final = ("SELECT", "INSERT", "UPDATE", "DELETE", "OTHER")
 EXPORT_SIGNALS: Final = ("traces", "metrics")
+SECURITY_EVENTS: Final = (
+    "login_failed",
+    "lockout",
+    "refresh_reuse",
+    "tokens_revoked",
+    "revoked_token_used",
+)
 
 HTTP_REQUESTS = Counter(
     "http_requests_total",
@@ -90,6 +97,12 @@ TASKS_CREATED = Counter(
     "tasks_api_tasks_created_total", "Tasks created (idempotent replays excluded)."
 )
 LOGINS_FAILED = Counter("tasks_api_logins_failed_total", "Failed login attempts.")
+# One series per kind of security event; each also writes a `security.<event>` log line.
+SECURITY_EVENTS_TOTAL = Counter(
+    "tasks_api_security_events_total",
+    "Security events (failed logins, lockouts, refresh-token reuse, revocations) by event.",
+    ("event",),
+)
 IDEMPOTENT_REPLAYS = Counter(
     "tasks_api_idempotent_replays_total",
     "POST requests answered from a stored idempotent response.",
@@ -130,6 +143,8 @@ for _operation in DB_OPERATIONS:
     DB_QUERY_DURATION.labels(operation=_operation)
 for _signal in EXPORT_SIGNALS:
     OTEL_EXPORT_FAILURES.labels(signal=_signal)
+for _event in SECURITY_EVENTS:
+    SECURITY_EVENTS_TOTAL.labels(event=_event)
 
 
 def mark_process_serving() -> None:

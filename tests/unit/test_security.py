@@ -188,3 +188,20 @@ def test_refresh_tokens_are_random_and_hashed_with_sha256() -> None:
 def test_derived_keys_differ_by_purpose(settings: Settings) -> None:
     assert security.derive_key(settings, "a") != security.derive_key(settings, "b")
     assert security.derive_key(settings, "a") == security.derive_key(settings, "a")
+
+
+def test_access_tokens_carry_the_token_version(settings: Settings) -> None:
+    issued = security.create_access_token(settings, uuid.uuid4(), token_version=3)
+
+    assert security.decode_access_token(settings, issued.token).token_version == 3
+    assert jwt.decode(issued.token, options={"verify_signature": False})["ver"] == 3
+
+
+@pytest.mark.parametrize("version", [True, "1", -1, 1.5, None])
+def test_a_malformed_token_version_is_rejected(settings: Settings, version: object) -> None:
+    issued = security.create_access_token(settings, uuid.uuid4())
+    claims = jwt.decode(issued.token, options={"verify_signature": False})
+    forged = jwt.encode({**claims, "ver": version}, settings.jwt_key, algorithm="HS256")
+
+    with pytest.raises(security.InvalidTokenError):
+        security.decode_access_token(settings, forged)

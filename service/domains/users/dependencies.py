@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends
+from fastapi import Depends, Request
 
 from service.core.security import (
     AccessClaims,
@@ -31,14 +31,26 @@ async def access_claims(
 Claims = Annotated[AccessClaims, Depends(access_claims)]
 
 
+def client_address(request: Request) -> str | None:
+    """The caller's address as the server resolved it (forwarded headers of trusted proxies)."""
+    return request.client.host if request.client else None
+
+
+ClientAddress = Annotated[str | None, Depends(client_address)]
+
+
 # The caller is looked up in the session the endpoint itself declares, so that a
 # request uses one session (and one pooled connection), whichever kind it is.
-async def _user_in_read_session(session: ReadSessionDep, claims: Claims) -> User:
-    return await users_service.current_user(session=session, claims=claims)
+async def _user_in_read_session(
+    session: ReadSessionDep, claims: Claims, client: ClientAddress
+) -> User:
+    return await users_service.current_user(session=session, claims=claims, client=client)
 
 
-async def _user_in_write_session(session: WriteSessionDep, claims: Claims) -> User:
-    return await users_service.current_user(session=session, claims=claims)
+async def _user_in_write_session(
+    session: WriteSessionDep, claims: Claims, client: ClientAddress
+) -> User:
+    return await users_service.current_user(session=session, claims=claims, client=client)
 
 
 ReadingUser = Annotated[User, Depends(_user_in_read_session)]

@@ -55,3 +55,10 @@ class UserGoneError(InvalidTokenError):
 
     def __init__(self) -> None:
         super().__init__("The access token names no existing user.")
+
+
+class TokenRevokedError(InvalidTokenError):
+    """The access token was issued before its user's tokens were revoked (refresh-token reuse)."""
+
+    def __init__(self) -> None:
+        super().__init__("The access token was revoked; log in again or refresh.")

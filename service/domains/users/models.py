@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, Uuid
+from sqlalchemy import ForeignKey, Index, Integer, String, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from service.db.base import Base
@@ -29,6 +29,9 @@ class User(Base):
     updated_at: Mapped[datetime] = mapped_column(
         UtcDateTime, default=same_as_created_at, onupdate=utcnow
     )
+    # Access tokens carry the version they were issued under; raising it revokes them all.
+    # The server default lets a release that does not know the column insert users.
+    token_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class RefreshToken(Base):

@@ -37,6 +37,13 @@ class UserRepository(RepositoryBase[User]):
             update(User).where(User.id == user_id).values(password_hash=password_hash)
         )
 
+    async def raise_token_version(self, user_id: uuid.UUID) -> None:
+        """Revoke every access token issued to the user so far."""
+        await self.session.execute(
+            update(User).where(User.id == user_id).values(token_version=User.token_version + 1),
+            execution_options={"synchronize_session": False},
+        )
+
 
 class RefreshTokenRepository(RepositoryBase[RefreshToken]):
     """Reads and writes refresh tokens (stored by hash)."""

@@ -16,7 +16,12 @@ from service.core.openapi import (
 )
 from service.dependencies import SettingsDep, WriteSessionDep
 from service.domains.users import service as users_service
-from service.domains.users.dependencies import LoginSession, ReadingUser, RefreshSession
+from service.domains.users.dependencies import (
+    ClientAddress,
+    LoginSession,
+    ReadingUser,
+    RefreshSession,
+)
 from service.domains.users.schemas import RefreshRequest, TokenPair, UserCreate, UserOut
 
 router = APIRouter()
@@ -86,6 +91,7 @@ async def issue_token(
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
     session: LoginSession,
     settings: SettingsDep,
+    client: ClientAddress,
 ) -> TokenPair:
     """Exchange e-mail and password for a token pair."""
     return await users_service.issue_tokens(
@@ -93,6 +99,7 @@ async def issue_token(
         settings=settings,
         username=form.username,
         password=form.password,
+        client=client,
     )
 
 
@@ -110,9 +117,9 @@ async def issue_token(
     responses=with_headers(problem_responses(400, 401, 422, 503), _AUTH_HEADERS),
 )
 async def refresh_token(
-    payload: RefreshRequest, session: RefreshSession, settings: SettingsDep
+    payload: RefreshRequest, session: RefreshSession, settings: SettingsDep, client: ClientAddress
 ) -> TokenPair:
     """Exchange a refresh token for a new token pair."""
     return await users_service.refresh_tokens(
-        session=session, settings=settings, refresh_token=payload.refresh_token
+        session=session, settings=settings, refresh_token=payload.refresh_token, client=client
     )
