@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import sys
 from enum import StrEnum
 from typing import Annotated, Literal, TypeVar
@@ -129,11 +130,29 @@ class Settings(MigrationSettings):
     drills_token: SecretStr | None = None
     drills_max_duration_seconds: int = Field(default=10_800, ge=60, le=86_400)
 
+    # Request line and headers of one request; beyond either limit the answer is 431.
+    request_header_limit_bytes: int = Field(default=16_384, ge=1_024, le=1_048_576)
+    request_header_count_limit: int = Field(default=100, ge=10, le=1_000)
+    # Peers whose X-Forwarded-For / X-Forwarded-Proto are believed (addresses or CIDR
+    # networks, comma separated, or *); none by default.
+    forwarded_allow_ips: str = ""
+
     @field_validator("cors_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
         if isinstance(value, str):
             return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _addresses_or_networks(cls, value: str) -> str:
+        for part in (part.strip() for part in value.split(",")):
+            if part and part != "*":
+                try:
+                    ipaddress.ip_network(part)
+                except ValueError:
+                    raise ValueError(f"not an address or network: {part!r}") from None
         return value
 
     @model_validator(mode="after")

@@ -38,6 +38,9 @@ MAX_REQUESTS: {{ $c.maxRequests | toString | quote }}
 MAX_REQUESTS_JITTER: {{ $c.maxRequestsJitter | toString | quote }}
 KEEPALIVE_SECONDS: {{ $c.keepaliveSeconds | toString | quote }}
 REQUEST_BODY_LIMIT_BYTES: {{ $c.requestBodyLimitBytes | toString | quote }}
+REQUEST_HEADER_LIMIT_BYTES: {{ $c.requestHeaderLimitBytes | toString | quote }}
+REQUEST_HEADER_COUNT_LIMIT: {{ $c.requestHeaderCountLimit | toString | quote }}
+FORWARDED_ALLOW_IPS: {{ $c.forwardedAllowIps | quote }}
 PASSWORD_HASH_CONCURRENCY: {{ $c.passwordHashConcurrency | toString | quote }}
 {{- if and $c.drillsEnabled (eq (toString .Values.environment) "production") (not $c.drillsAllowProduction) }}
 {{- fail "config.drillsEnabled is refused with environment production unless config.drillsAllowProduction is true" }}

@@ -29,7 +29,8 @@ def gunicorn_options(settings: Settings) -> dict[str, Any]:
         "errorlog": "-",
         "loglevel": settings.log_level.lower(),
         "logger_class": "service.server.logger.StructlogGunicornLogger",
-        "forwarded_allow_ips": "*",
+        # The client address of logs and login limits: only these peers may name another.
+        "forwarded_allow_ips": settings.forwarded_allow_ips,
         "worker_tmp_dir": None,
         "preload_app": False,
     }

@@ -14,7 +14,9 @@ from gunicorn.arbiter import Arbiter
 from uvicorn.server import Server
 from uvicorn_worker import UvicornWorker
 
+from service.config import Settings
 from service.core.lifecycle import process_shutdown
+from service.server.protocol import header_limited_protocol
 
 
 class DrainingServer(Server):
@@ -45,7 +47,13 @@ class DrainingServer(Server):
 class DrainingUvicornWorker(UvicornWorker):  # type: ignore[misc]
     """UvicornWorker whose server drains on SIGTERM."""
 
-    CONFIG_KWARGS = {"loop": "auto", "http": "auto", "lifespan": "on"}
+    # The server header would name the server software; the protocol caps request headers.
+    CONFIG_KWARGS = {
+        "loop": "auto",
+        "http": "service.server.protocol:HeaderLimitedProtocol",
+        "lifespan": "on",
+        "server_header": False,
+    }
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -62,6 +70,10 @@ class DrainingUvicornWorker(UvicornWorker):  # type: ignore[misc]
         server = DrainingServer(config=self.config)
         settings = getattr(self.app, "settings", None)
         server.drain_delay = getattr(settings, "drain_delay_seconds", server.drain_delay)
+        if isinstance(settings, Settings):
+            self.config.http = header_limited_protocol(
+                settings.request_header_limit_bytes, settings.request_header_count_limit
+            )
         # gunicorn's quick shutdown (SIGINT/SIGQUIT to the master) sends SIGQUIT: stop the
         # server at once. uvicorn-worker's own handler only flags the gunicorn worker,
         # which the uvicorn server never looks at.

@@ -94,3 +94,31 @@ def test_invalid_log_format_exits_2() -> None:
     assert result.returncode == 2
     assert "LOG_FORMAT" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_forwarded_allow_ips_trusts_no_peer_by_default() -> None:
+    from service.server.options import gunicorn_options
+
+    assert Settings().forwarded_allow_ips == ""
+    assert gunicorn_options(Settings())["forwarded_allow_ips"] == ""
+
+
+@pytest.mark.parametrize("value", ["10.0.0.0/8", "127.0.0.1, ::1", "*"])
+def test_forwarded_allow_ips_accepts_addresses_and_networks(value: str) -> None:
+    assert Settings(forwarded_allow_ips=value).forwarded_allow_ips == value
+
+
+@pytest.mark.parametrize("value", ["ingress.local", "10.0.0.1/8", "300.1.1.1"])
+def test_forwarded_allow_ips_that_are_no_address_exit_2(value: str) -> None:
+    result = _run_cli({"FORWARDED_ALLOW_IPS": value}, "serve")
+    assert result.returncode == 2
+    assert "FORWARDED_ALLOW_IPS" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "value"), [("REQUEST_HEADER_LIMIT_BYTES", "100"), ("REQUEST_HEADER_COUNT_LIMIT", "0")]
+)
+def test_header_limits_out_of_bounds_exit_2(name: str, value: str) -> None:
+    result = _run_cli({name: value}, "serve")
+    assert result.returncode == 2
+    assert name in result.stderr
