@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from service.core.errors import AppError
+from service.core.openapi import MERGE_PATCH_JSON
 from service.core.problem import problem_response
 from service.db.errors import driver_cause, is_database_unavailable
 
@@ -34,6 +35,9 @@ _HTTP_CODES = {
     415: "unsupported_media_type",
     429: "too_many_requests",
 }
+_FASTAPI_UNPARSEABLE_BODY = "There was an error parsing the body"
+# What a PATCH body may be (RFC 7396 merge patch, or plain JSON with the same meaning).
+PATCH_MEDIA_TYPES = (MERGE_PATCH_JSON, "application/json")
 _HTTP_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
 
 
@@ -71,6 +75,9 @@ async def _on_http_exception(request: Request, exc: Exception) -> JSONResponse:
         detail = f"No route matches {request.url.path}."
     elif status == 405:
         detail = f"{request.method} is not allowed on {request.url.path}."
+    elif status == 400 and exc.detail == _FASTAPI_UNPARSEABLE_BODY:
+        # Bytes that are no UTF-8, or a form that does not parse.
+        return _malformed_body(request)
     else:
         detail = str(exc.detail)
     code = _HTTP_CODES.get(status, "http_error")
@@ -96,7 +103,15 @@ def _allowed_methods(request: Request) -> list[str]:
 
 async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    errors = _field_errors(exc.errors())
+    raw = exc.errors()
+    if any(error.get("type") == "json_invalid" for error in raw):
+        return _malformed_body(request)
+    if any(
+        error.get("loc") == ("body",) and isinstance(error.get("input"), bytes) for error in raw
+    ):
+        # FastAPI hands the model the raw bytes when the media type is not JSON.
+        return _unsupported_media_type(request)
+    errors = _field_errors(raw)
     fields = ", ".join(sorted({error["field"] for error in errors}))
     return problem_response(
         request,
@@ -104,6 +119,31 @@ async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse
         code="validation_failed",
         detail=f"The request is invalid: {fields}.",
         extra={"errors": errors},
+    )
+
+
+def _malformed_body(request: Request) -> JSONResponse:
+    return problem_response(
+        request,
+        status=400,
+        code="malformed_body",
+        detail="The request body cannot be parsed: it must be well-formed JSON in UTF-8.",
+    )
+
+
+def _unsupported_media_type(request: Request) -> JSONResponse:
+    if request.method == "PATCH":
+        # RFC 5789 §2.2: a 415 to a PATCH names the patch formats the resource accepts.
+        accepted = ", ".join(PATCH_MEDIA_TYPES)
+        headers = {"Accept-Patch": accepted}
+    else:
+        accepted, headers = "application/json", {}
+    return problem_response(
+        request,
+        status=415,
+        code="unsupported_media_type",
+        detail=f"The request body must be sent as {accepted} (Content-Type).",
+        headers=headers,
     )
 
 

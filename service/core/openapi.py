@@ -10,6 +10,8 @@ from fastapi import FastAPI
 
 from service.core.problem import PROBLEM_JSON, Problem
 
+MERGE_PATCH_JSON = "application/merge-patch+json"
+
 Responses = dict[int | str, dict[str, Any]]
 
 
@@ -56,6 +58,12 @@ def with_links(
 ) -> Responses:
     """The responses with OpenAPI link objects added to the given status codes."""
     return _with_entries(responses, "links", links)
+
+
+def merge_patch_body(schema_name: str) -> dict[str, Any]:
+    """`openapi_extra` that declares application/merge-patch+json (RFC 7396) for a PATCH body."""
+    schema = {"$ref": f"#/components/schemas/{schema_name}"}
+    return {"requestBody": {"content": {MERGE_PATCH_JSON: {"schema": schema}}}}
 
 
 BEARER_CHALLENGE_HEADER = {"WWW-Authenticate": header("The authentication challenge, `Bearer`.")}

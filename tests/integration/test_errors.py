@@ -103,11 +103,12 @@ async def test_validation_error_is_422_naming_each_field(http: httpx.AsyncClient
     assert {error["field"] for error in errors} == {"name", "count"}
 
 
-async def test_malformed_json_is_422(http: httpx.AsyncClient) -> None:
+async def test_malformed_json_is_400(http: httpx.AsyncClient) -> None:
     response = await http.post(
         "/test/echo", content=b"{not json", headers={"content-type": "application/json"}
     )
-    assert_problem(response, 422, "validation_failed")
+    body = assert_problem(response, 400, "malformed_body")
+    assert "errors" not in body
 
 
 async def test_unexpected_exception_is_generic_500(http: httpx.AsyncClient) -> None:

@@ -11,6 +11,7 @@ from service.core.openapi import (
     BEARER_CHALLENGE_HEADER,
     RETRY_AFTER_HEADER,
     header,
+    merge_patch_body,
     problem_responses,
     with_headers,
     with_links,
@@ -87,6 +88,8 @@ _NEXT_ON_TASK = {
     },
 }
 _COMMON = {401: BEARER_CHALLENGE_HEADER, 503: RETRY_AFTER_HEADER}
+# The body is an RFC 7396 merge patch; plain application/json is accepted with the same meaning.
+MERGE_PATCH_BODY = merge_patch_body("TaskUpdate")
 
 
 def _etagged(response: Response, task: TaskOut) -> TaskOut:
@@ -243,6 +246,7 @@ async def get_task(
         with_headers(problem_responses(400, 401, 404, 412, 422, 503), {**_COMMON, 200: _ETAG}),
         {200: _NEXT_ON_TASK},
     ),
+    openapi_extra=MERGE_PATCH_BODY,
 )
 async def update_task(
     *,
