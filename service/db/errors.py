@@ -5,7 +5,10 @@ connection that cannot be opened (OSError; TimeoutError at the connect timeout) 
 a command that outlived its client-side timeout (TimeoutError). The engine turns
 those into SQLAlchemy's OperationalError where they leave the driver (see
 `translate_driver_errors`), so that a TimeoutError or ConnectionError raised anywhere
-else stays what it is: a defect, answered with a 500, not an outage.
+else stays what it is: a defect, answered with a 500, not an outage. Likewise an
+error the driver raises about the request itself (asyncpg's InterfaceError and
+DataError: too many bind parameters, a value it cannot encode) is a defect, not an
+outage; only a lost connection among them means the database is unavailable.
 """
 
 from __future__ import annotations
@@ -33,8 +36,8 @@ _UNAVAILABLE_DRIVER_ERRORS = frozenset(
         "ConnectionFailureError",
         "TooManyConnectionsError",
         "AdminShutdownError",
-        "InterfaceError",
         "InternalClientError",
+        "ProtocolError",
     }
 )
 
@@ -53,8 +56,13 @@ def is_database_unavailable(exc: BaseException) -> bool:
     orig = exc.orig
     if isinstance(exc, OperationalError) and _is_sqlite_error(orig):
         return any(sign in str(orig).lower() for sign in _SQLITE_UNAVAILABLE)
-    if isinstance(exc, OperationalError | InterfaceError):
+    if isinstance(exc, OperationalError):
         return True
+    if isinstance(exc, InterfaceError):
+        # Unless the connection is gone, the driver refused the request itself (more bind
+        # parameters than the protocol carries, a value it cannot encode for the column's
+        # type, a misuse): the request or the code is at fault, the database is fine.
+        return _lost_connection(exc)
     # SQLAlchemy's asyncpg adapter may wrap driver errors in generic classes: the
     # SQLSTATE says what happened (08xxx connection exceptions, cancellations).
     sqlstate = sqlstate_of(exc)
@@ -63,6 +71,17 @@ def is_database_unavailable(exc: BaseException) -> bool:
         or type(orig).__name__ in _UNAVAILABLE_DRIVER_ERRORS
         or sqlstate in _UNAVAILABLE_SQLSTATES
         or sqlstate.startswith("08")
+    )
+
+
+def _lost_connection(exc: InterfaceError) -> bool:
+    # asyncpg raises its InterfaceError for a closed connection too ("connection is
+    # closed", ConnectionDoesNotExistError); SQLAlchemy then flags the connection invalid.
+    cause = driver_cause(exc)
+    return (
+        exc.connection_invalidated
+        or type(cause).__name__ in _UNAVAILABLE_DRIVER_ERRORS
+        or "connection is closed" in str(cause)
     )
 
 

@@ -22,9 +22,9 @@ OPERATIONS = {
     ("post", "/api/v1/auth/refresh"): ("refreshToken", {200, 401, 503} | BODY),
     ("post", "/api/v1/tasks"): ("createTask", {201, 401, 409, 503} | BODY),
     ("get", "/api/v1/tasks"): ("listTasks", {200, 401, 413, 422, 503}),
-    ("get", "/api/v1/tasks/{task_id}"): ("getTask", {200, 304, 401, 404, 413, 422, 503}),
+    ("get", "/api/v1/tasks/{task_id}"): ("getTask", {200, 304, 400, 401, 404, 413, 422, 503}),
     ("patch", "/api/v1/tasks/{task_id}"): ("updateTask", {200, 401, 404, 412, 503} | BODY),
-    ("delete", "/api/v1/tasks/{task_id}"): ("deleteTask", {204, 401, 404, 412, 413, 422, 503}),
+    ("delete", "/api/v1/tasks/{task_id}"): ("deleteTask", {204, 400, 401, 404, 412, 413, 422, 503}),
 }
 PUBLIC = {"getLiveness", "getReadiness", "createUser", "issueToken", "refreshToken"}
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import uuid
 
-from service.domains.tasks.etags import parse_precondition, task_etag
+import pytest
+
+from service.domains.tasks.etags import (
+    MAX_ENTITY_TAGS,
+    TooManyEntityTagsError,
+    parse_precondition,
+    task_etag,
+)
 
 TASK = uuid.UUID("0b7e4c52-1f7a-4a8e-9a3c-5d2f1e6b7c80")
 
@@ -41,3 +48,14 @@ def test_garbage_matches_nothing() -> None:
         assert precondition is not None, header
         assert not precondition.any_version
         assert precondition.versions_of(TASK, strong_only=False) == set(), header
+
+
+def test_at_most_max_entity_tags_are_accepted() -> None:
+    listed = ", ".join(task_etag(TASK, version) for version in range(1, MAX_ENTITY_TAGS + 1))
+    precondition = parse_precondition(listed)
+    assert precondition is not None
+    assert precondition.versions_of(TASK, strong_only=True) == set(range(1, MAX_ENTITY_TAGS + 1))
+    with pytest.raises(TooManyEntityTagsError):
+        parse_precondition(f"{listed}, {task_etag(TASK, 99)}")
+    with pytest.raises(TooManyEntityTagsError):
+        parse_precondition(", ".join(['W/"x"'] * 33_000))

@@ -207,7 +207,7 @@ async def list_tasks(
         with_headers(
             {
                 304: {"description": "Not Modified: the caller's copy is current"},
-                **problem_responses(401, 404, 422, 503),
+                **problem_responses(400, 401, 404, 422, 503),
             },
             {**_COMMON, 200: _ETAG, 304: _ETAG},
         ),
@@ -272,7 +272,7 @@ async def update_task(
     description="Deletes the caller's task; with `If-Match`, only the named version.",
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
-    responses=with_headers(problem_responses(401, 404, 412, 422, 503), _COMMON),
+    responses=with_headers(problem_responses(400, 401, 404, 412, 422, 503), _COMMON),
 )
 async def delete_task(
     *, task_id: uuid.UUID, user: WritingUser, session: WriteSessionDep, if_match: IfMatch = None
