@@ -1,4 +1,4 @@
-"""The `tasks-api` command: serve, migrate, probe."""
+"""The `tasks-api` command: serve, migrate, purge, probe."""
 
 from __future__ import annotations
 
@@ -10,7 +10,13 @@ from collections.abc import Sequence
 
 import structlog
 
-from service.config import MigrationSettings, Settings, load_migration_settings, load_settings
+from service.config import (
+    MigrationSettings,
+    Settings,
+    load_migration_settings,
+    load_purge_settings,
+    load_settings,
+)
 from service.core.logging import configure_logging
 from service.version import VERSION
 
@@ -66,6 +72,21 @@ def _migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _purge(_: argparse.Namespace) -> int:
+    from service.maintenance.purge import PurgeError, purge
+
+    # Database and PURGE_* settings only, like migrate: no JWT secret in the CronJob.
+    settings = load_purge_settings()
+    _configure_logging(settings)
+    try:
+        result = asyncio.run(purge(settings))
+    except PurgeError as error:
+        sys.stderr.write(f"tasks-api purge: {error}\n")
+        return 1
+    print(result.summary())
+    return 0
+
+
 def _probe(args: argparse.Namespace) -> int:
     from service.server.probe import probe
 
@@ -84,6 +105,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--check", action="store_true", help="exit 1 when the database is behind, change nothing"
     )
     migrate.set_defaults(handler=_migrate)
+    purge = commands.add_parser(
+        "purge", help="delete expired idempotency keys, refresh tokens and login attempts"
+    )
+    purge.set_defaults(handler=_purge)
     probe = commands.add_parser("probe", help="exit 0 when URL answers 2xx (for shell-less images)")
     probe.add_argument("url")
     probe.add_argument("--timeout", type=float, default=5.0, help="seconds (default 5)")

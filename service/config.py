@@ -198,6 +198,22 @@ class Settings(MigrationSettings):
         return self.jwt_secret.get_secret_value() if self.jwt_secret else DEV_JWT_SECRET
 
 
+class PurgeSettings(MigrationSettings):
+    """What `tasks-api purge` needs: the database settings of `migrate`, and its own bounds.
+
+    Like `migrate` it carries no JWT secret. It connects with DATABASE_URL (the API's
+    role deletes rows; no schema owner needed), never MIGRATION_DATABASE_URL.
+    """
+
+    # Rows deleted per transaction: each batch holds its row locks only this long.
+    purge_batch_size: int = Field(default=1000, ge=1, le=100_000)
+    # Transactions per run, over all tables; a run that reaches it leaves the rest to the next.
+    purge_max_batches: int = Field(default=1000, ge=1, le=1_000_000)
+    purge_max_seconds: float = Field(default=300.0, gt=0, le=86_400)
+    # How long a row stays after it stopped counting (clock skew between pods).
+    purge_grace_seconds: int = Field(default=300, ge=0, le=86_400)
+
+
 _AnySettings = TypeVar("_AnySettings", bound=MigrationSettings)
 
 
@@ -226,3 +242,8 @@ def load_settings() -> Settings:
 def load_migration_settings() -> MigrationSettings:
     """Read the settings of `migrate` only (nothing serve-only is required); exit 2 if invalid."""
     return _load(MigrationSettings)
+
+
+def load_purge_settings() -> PurgeSettings:
+    """Read the settings of `purge` (database settings and PURGE_*); exit 2 if invalid."""
+    return _load(PurgeSettings)

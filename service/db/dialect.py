@@ -102,6 +102,16 @@ def migration_connect_args(settings: MigrationSettings, url: URL) -> dict[str, A
     return connect_args
 
 
+def purge_connect_args(settings: MigrationSettings) -> dict[str, Any]:
+    """connect_args of purge's engine on DATABASE_URL: its connect timeout, its own name."""
+    connect_args: dict[str, Any] = {"timeout": settings.db_connect_timeout_seconds}
+    if not is_embedded(settings):
+        connect_args["server_settings"] = {"application_name": "tasks-api-purge"}
+        if settings.db_pgbouncer:
+            connect_args |= PGBOUNCER_CONNECT_ARGS
+    return connect_args
+
+
 def _enable_sqlite_foreign_keys(dbapi_connection: Any, _: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")

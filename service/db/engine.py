@@ -1,4 +1,4 @@
-"""The async engines built from the settings: the serving one per worker, migrate's own."""
+"""The async engines built from the settings: the serving one per worker, migrate's, purge's."""
 
 from __future__ import annotations
 
@@ -21,6 +21,16 @@ def create_migration_engine(settings: MigrationSettings) -> AsyncEngine:
     url = make_url(settings.migration_url.get_secret_value())
     connect_args = dialect.migration_connect_args(settings, url)
     engine = create_async_engine(url, poolclass=NullPool, connect_args=connect_args)
+    dialect.install_connection_hooks(engine.sync_engine, serving=False)
+    return engine
+
+
+def create_purge_engine(settings: MigrationSettings) -> AsyncEngine:
+    """An unpooled engine on DATABASE_URL for `tasks-api purge`, which bounds each batch itself."""
+    url = make_url(settings.database_url.get_secret_value())
+    engine = create_async_engine(
+        url, poolclass=NullPool, connect_args=dialect.purge_connect_args(settings)
+    )
     dialect.install_connection_hooks(engine.sync_engine, serving=False)
     return engine
 

@@ -9,13 +9,15 @@ import yaml
 from pydantic import Field
 from pydantic_settings import BaseSettings
 
-from service.config import Settings
+from service.config import PurgeSettings, Settings
 from tests.chart.conftest import VALUE_SETS
 from tests.chart.sources import chart_problems, readme_problems, readme_variables, schema_problems
 from tests.chart.tools import CHART_DIR, RELEASE, REPO_ROOT, Manifest, find_object, of_kind
 
 SCHEMA: dict[str, Any] = json.loads((CHART_DIR / "values.schema.json").read_text())
 README = (REPO_ROOT / "README.md").read_text()
+# Every command's settings: serve's, and purge's own (migrate's are a part of serve's).
+ALL_FIELDS = {**Settings.model_fields, **PurgeSettings.model_fields}
 
 
 def _rendered_variables(value_set: str, objects: list[Manifest]) -> set[str]:
@@ -32,7 +34,7 @@ def _rendered_variables(value_set: str, objects: list[Manifest]) -> set[str]:
 def test_every_setting_has_a_readme_row_and_every_row_is_a_setting() -> None:
     documented = readme_variables(README)
     assert "DB_POOL_SIZE" in documented and "K8S_NODE_NAME" in documented
-    assert readme_problems(Settings.model_fields, documented) == []
+    assert readme_problems(ALL_FIELDS, documented) == []
 
 
 def test_the_chart_renders_every_setting_and_nothing_else(

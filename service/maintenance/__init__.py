@@ -1,0 +1,1 @@
+"""Maintenance commands that run outside requests (`tasks-api purge`)."""
