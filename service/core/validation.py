@@ -22,6 +22,17 @@ NUL_FREE_PATTERN = r"^[^\x00]*$"
 NON_BLANK_PATTERN = r"^[^\x00]*[^\s\x00][^\x00]*$"
 # Pydantic drops `pattern` from the JSON schema of a field that has a before-validator.
 NON_BLANK_SCHEMA = {"pattern": NON_BLANK_PATTERN}
+# What shows nothing on its own: controls, every Unicode space, and the invisible format
+# characters and fillers of the Basic Multilingual Plane (U+200B, U+2060, U+FEFF, U+3164...).
+_INVISIBLE = (
+    r"\x00-\x20\x7f-\xa0\xad\u034f\u061c\u115f\u1160\u1680\u17b4\u17b5\u180b-\u180f"
+    r"\u2000-\u200f\u2028-\u202f\u205f-\u206f\u2800\u3000\u3164\ufe00-\ufe0f\ufeff\uffa0"
+    r"\ufff9-\ufffb"
+)
+# At least one visible character, and no NUL anywhere. The server checks exactly this
+# expression, so the document and the service agree on every string.
+VISIBLE_TEXT_PATTERN = rf"^[^\x00]*[^{_INVISIBLE}][^\x00]*$"
+VISIBLE_TEXT_SCHEMA = {"pattern": VISIBLE_TEXT_PATTERN}
 # RFC 3339 date-time: `T` separator, seconds, offset `Z` or +hh:mm (no bare timestamps).
 _RFC3339 = re.compile(
     r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$", re.ASCII

@@ -10,9 +10,9 @@ from pydantic.config import JsonDict
 from pydantic.json_schema import SkipJsonSchema
 
 from service.core.validation import (
-    NON_BLANK_PATTERN,
-    NON_BLANK_SCHEMA,
     NUL_FREE_PATTERN,
+    VISIBLE_TEXT_PATTERN,
+    VISIBLE_TEXT_SCHEMA,
     StrictInput,
     UtcTimestamp,
     strip_text,
@@ -30,9 +30,12 @@ Title = Annotated[
     Field(
         min_length=1,
         max_length=TITLE_MAX_LENGTH,
-        pattern=NON_BLANK_PATTERN,
-        json_schema_extra=NON_BLANK_SCHEMA,
-        description="Trimmed; 1 to 200 characters, not blank.",
+        pattern=VISIBLE_TEXT_PATTERN,
+        json_schema_extra=VISIBLE_TEXT_SCHEMA,
+        description=(
+            "Trimmed; 1 to 200 characters, at least one of them visible (spaces and "
+            "invisible format characters such as U+200B do not count)."
+        ),
         examples=["Write the release notes"],
     ),
 ]

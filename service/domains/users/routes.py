@@ -38,7 +38,8 @@ _AUTH_HEADERS = {401: BEARER_CHALLENGE_HEADER, 503: RETRY_AFTER_HEADER}
     summary="Register a user",
     description=(
         "Creates a user. The e-mail is trimmed and unique case-insensitively; the password "
-        "has 12 to 128 characters and is stored as an argon2id hash."
+        "has 12 to 128 characters, not only whitespace, is not one of the 20,000 most common "
+        "passwords, and is stored as an argon2id hash."
     ),
     status_code=status.HTTP_201_CREATED,
     response_model=UserOut,

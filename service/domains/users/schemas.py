@@ -9,13 +9,15 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 
 from service.core.validation import (
     NON_BLANK_PATTERN,
-    NON_BLANK_SCHEMA,
+    VISIBLE_TEXT_PATTERN,
+    VISIBLE_TEXT_SCHEMA,
     StrictInput,
     UtcTimestamp,
     strip_text,
 )
 from service.domains.users.emails import canonical_email
 from service.domains.users.models import DISPLAY_NAME_MAX_LENGTH, EMAIL_MAX_LENGTH
+from service.domains.users.passwords import check_password
 
 PASSWORD_MIN_LENGTH = 12
 PASSWORD_MAX_LENGTH = 128
@@ -38,8 +40,8 @@ DisplayName = Annotated[
     Field(
         min_length=1,
         max_length=DISPLAY_NAME_MAX_LENGTH,
-        pattern=NON_BLANK_PATTERN,
-        json_schema_extra=NON_BLANK_SCHEMA,
+        pattern=VISIBLE_TEXT_PATTERN,
+        json_schema_extra=VISIBLE_TEXT_SCHEMA,
         examples=["Ada Lovelace"],
     ),
 ]
@@ -48,9 +50,19 @@ Password = Annotated[
     Field(
         min_length=PASSWORD_MIN_LENGTH,
         max_length=PASSWORD_MAX_LENGTH,
-        json_schema_extra={"format": "password", "writeOnly": True},
+        # Checked by check_password (a clearer message than a pattern mismatch).
+        json_schema_extra={
+            "format": "password",
+            "writeOnly": True,
+            "pattern": NON_BLANK_PATTERN,
+        },
+        description=(
+            "12 to 128 characters, not only whitespace, and not one of the 20,000 most "
+            "common passwords (compared ignoring case)."
+        ),
         examples=["correct horse battery staple"],
     ),
+    AfterValidator(check_password),
 ]
 
 
