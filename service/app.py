@@ -87,7 +87,8 @@ def create_app(settings: Settings | None = None, shutdown: ShutdownState | None 
     install_error_handlers(app)
     install_openapi(app)
     app.include_router(health.router)
-    for router in discover_routers():
+    api_routers = discover_routers()
+    for router in api_routers:
         app.include_router(router, prefix=API_PREFIX)
 
     # Added innermost first: the request-context middleware ends up outermost.
@@ -124,5 +125,5 @@ def create_app(settings: Settings | None = None, shutdown: ShutdownState | None 
     app.add_middleware(telemetry.SpanErrorMiddleware)
     app.add_middleware(RequestContextMiddleware)
     # Telemetry: Prometheus HTTP metrics and the OpenTelemetry server span, outermost.
-    telemetry.instrument_app(app)
+    telemetry.instrument_app(app, api_routers, API_PREFIX)
     return app

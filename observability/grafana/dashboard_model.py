@@ -65,9 +65,11 @@ def quantile(q: float, metric: str, by: str, matchers: str = SEL) -> str:
 
 
 def ratio(part: str, whole: str) -> str:
-    """Return ``part / whole`` that is 0, not empty, while ``part`` has no series.
+    """Return ``part / whole``: 0 while ``part`` has no series, nothing while ``whole`` is 0.
 
-    ``part`` and ``whole`` are aggregations with the same ``by`` labels; a
-    healthy service has no 5xx series at all, and its error ratio is 0.
+    ``part`` and ``whole`` are aggregations with the same ``by`` labels. A
+    label set without ``part`` series (a route that never failed) has a ratio
+    of 0; a label set without traffic in the window (an idle route) has no
+    ratio at all instead of NaN, which would hide the panel's other lines.
     """
-    return f"({part} or 0 * {whole}) / {whole}"
+    return f"({part} or 0 * {whole}) / ({whole} > 0)"

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.routing import APIRoute, APIRouter
 from opentelemetry import trace
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 from opentelemetry.trace import Status, StatusCode
@@ -22,6 +23,11 @@ from service.telemetry import metrics
 
 # Probes and the metrics path: no request metrics, no spans (not even database spans).
 UNOBSERVED_PATHS = ("/healthz", "/readyz", "/metrics")
+
+# The statuses the availability SLI counts as bad that a healthy worker never
+# answers: their series exist at zero from a worker's start, so the SLI's
+# numerator is a real 0 (not an absent series) and its first increase is a rate.
+SLI_ERROR_STATUSES = ("500", "503")
 
 ExceptionHandler = Callable[[Request, Exception], Response | Awaitable[Response]]
 
@@ -62,6 +68,26 @@ class HttpMetricsMiddleware(PrometheusInstrumentatorMiddleware):
         # The same (cached) route template as the access line.
         template = route_template(request.scope)
         return (template, True) if template else (request.url.path, False)
+
+
+def initialise_request_series(routers: Iterable[APIRouter], prefix: str) -> None:
+    """Create each API route's 5xx counters and duration histogram at zero.
+
+    Without it a route's error series appears with its first error, and
+    `increase()` over a series that starts at 1 sees nothing: the first
+    errors after a deployment would not count against the SLO. Only the API
+    routers' routes (mounted under ``prefix``) are initialised; probes and
+    /metrics stay unobserved, and the label set stays bounded by the route table.
+    """
+    for router in routers:
+        for route in router.routes:
+            if not isinstance(route, APIRoute):
+                continue
+            handler = f"{prefix}{route.path}"
+            for method in sorted(route.methods or ()):
+                metrics.HTTP_DURATION.labels(method=method, handler=handler)
+                for status in SLI_ERROR_STATUSES:
+                    metrics.HTTP_REQUESTS.labels(method=method, status=status, handler=handler)
 
 
 def _safe_message(exc: BaseException) -> str:

@@ -18,12 +18,12 @@ the database spans already show where a request waits.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Iterator, MutableMapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 import structlog
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from fastapi.telemetry import TelemetryConfig
 from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
 from opentelemetry.instrumentation.utils import suppress_instrumentation
@@ -37,6 +37,7 @@ from service.telemetry.http import (
     UNOBSERVED_PATHS,
     HttpMetricsMiddleware,
     SpanErrorMiddleware,
+    initialise_request_series,
     record_handled_server_errors,
 )
 
@@ -74,13 +75,15 @@ def fastapi_telemetry() -> TelemetryConfig:
     }
 
 
-def instrument_app(app: FastAPI) -> None:
+def instrument_app(app: FastAPI, api_routers: Sequence[APIRouter], api_prefix: str) -> None:
     """Add Prometheus HTTP metrics outermost (inside FastAPI's server span).
 
-    Call it last in the app factory, after the request-context middleware.
-    Safe for many apps in one process: metric objects exist once.
+    Call it last in the app factory, after the routers and the request-context
+    middleware. Safe for many apps in one process: metric objects exist once.
+    The API routes' error series start at zero (see initialise_request_series).
     """
     app.add_middleware(HttpMetricsMiddleware)
+    initialise_request_series(api_routers, api_prefix)
     record_handled_server_errors(app)
     state = app_state(app)
     state.on_readiness = metrics.set_readiness

@@ -6,11 +6,15 @@ import uuid
 
 import httpx
 from fastapi import FastAPI
+from fastapi.routing import APIRoute, APIRouter
 from prometheus_client import REGISTRY
+from starlette.routing import Route
 
 from service.app import create_app
 from service.config import Settings
+from service.domains import API_PREFIX, discover_routers
 from service.state import app_state
+from service.telemetry.http import SLI_ERROR_STATUSES, initialise_request_series
 from tests.support.apps import asgi_client
 
 
@@ -100,3 +104,43 @@ async def test_many_apps_in_one_process_share_the_metric_objects(settings: Setti
         async with asgi_client(app) as http:
             assert (await http.get("/test/ping")).status_code == 200
     assert requests_total(method="GET", handler="/test/ping", status="200") == before + 3
+
+
+def test_every_api_routes_error_series_exist_at_zero_from_the_start(settings: Settings) -> None:
+    create_app(settings)
+    routes = [
+        (method, f"{API_PREFIX}{route.path}")
+        for router in discover_routers()
+        for route in router.routes
+        if isinstance(route, APIRoute)
+        for method in route.methods or ()
+    ]
+    assert len(routes) > 5, routes
+    for method, handler in routes:
+        for status in SLI_ERROR_STATUSES:
+            labels = {"method": method, "handler": handler, "status": status}
+            assert REGISTRY.get_sample_value("http_requests_total", labels) is not None, labels
+        count = REGISTRY.get_sample_value(
+            "http_request_duration_seconds_count", {"method": method, "handler": handler}
+        )
+        assert count is not None, (method, handler)
+
+
+def test_probes_and_the_metrics_path_get_no_series_at_start(settings: Settings) -> None:
+    create_app(settings)
+    assert not {"/healthz", "/readyz", "/metrics", "/drills"} & all_handlers()
+
+
+def test_series_at_start_follow_the_routers_given_and_only_their_api_routes() -> None:
+    router = APIRouter()
+
+    @router.get("/typed")
+    async def typed() -> dict[str, str]:
+        return {"typed": "yes"}
+
+    router.routes.append(Route("/plain", endpoint=typed))
+    initialise_request_series([router], "/series-test")
+    handlers = all_handlers()
+    assert "/series-test/typed" in handlers
+    assert "/series-test/plain" not in handlers, "only API routes are initialised"
+    assert not {handler for handler in handlers if handler.startswith("/plain")}

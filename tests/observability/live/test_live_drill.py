@@ -23,6 +23,7 @@ import pytest
 import yaml
 from sqlalchemy.engine import URL
 
+from service.telemetry.http import SLI_ERROR_STATUSES
 from tests.observability.live.processes import counter_by_pid, wait_for
 from tests.observability.live.prometheus_server import PrometheusServer, running_prometheus
 from tests.observability.live.traffic import Traffic, sign_in
@@ -162,6 +163,20 @@ def _injecting_workers(drilled: Drilled) -> set[int]:
     return {pid for pid, value in per_pid.items() if value > 0}
 
 
+def test_the_error_series_exist_at_zero_before_the_first_error(drilled: Drilled) -> None:
+    _round(drilled, 4)
+    for status in SLI_ERROR_STATUSES:
+        selector = f'{JOB}, method="GET", handler="{ME}", status="{status}"'
+        samples = drilled.prometheus.query(f"http_requests_total{{{selector}}}")
+        assert [float(sample["value"][1]) for sample in samples] == [0.0], (status, samples)
+    # So the SLI's rate is a real 0 (not empty) once two scrapes have the series.
+    rate = f'sum(rate(http_requests_total{{{JOB}, handler="{ME}", status=~"5.."}}[1m]))'
+    assert _eventually(lambda: drilled.prometheus.value(rate) == 0), rate
+    assert not drilled.prometheus.query(
+        f'http_requests_total{{{JOB}, handler=~"/healthz|/readyz|/metrics"}}'
+    ), "probes and /metrics stay unobserved"
+
+
 def test_an_error_drill_moves_the_sli_numerator_by_exactly_the_injected_answers(
     drilled: Drilled,
 ) -> None:
@@ -180,8 +195,8 @@ def test_an_error_drill_moves_the_sli_numerator_by_exactly_the_injected_answers(
 
     injected = during = 0
     workers = children_of(drilled.service.process.pid)
-    # Three rounds at least, scraped one by one: rate() cannot see the increase that
-    # created the 500 series (the first round), only those after it.
+    # Rounds scraped one by one, until every worker has injected: the 500 series
+    # exist at zero from the start, so rate() sees every round's increase.
     for round_number in range(10):
         for answer in _round(drilled, 20):
             during += 1
@@ -192,7 +207,7 @@ def test_an_error_drill_moves_the_sli_numerator_by_exactly_the_injected_answers(
                 injected += 1
             else:
                 assert answer.status_code == 200, answer.text
-        if round_number >= 2 and _injecting_workers(drilled) >= workers:
+        if round_number >= 1 and _injecting_workers(drilled) >= workers:
             break
     assert _injecting_workers(drilled) >= workers, "the drill reached every worker"
     stopped = drilled.traffic.client.delete(f"/drills/{drill['id']}", headers=OPERATOR)
@@ -227,7 +242,7 @@ def test_after_the_drill_answers_and_error_panels_return_to_normal(drilled: Dril
         for s in drilled.prometheus.query(_panel_expr("5xx ratio by route", "10s"))
     }
     assert by_route[("GET", ME)] == 0, "the drilled route is healthy again"
-    # Routes without a request in the window read NaN (no traffic), never above 0.
+    # Routes without a request in the window have no ratio (no traffic), never above 0.
     assert not [route for route, value in by_route.items() if value > 0], by_route
     running = drilled.traffic.client.get("/drills", headers=OPERATOR)
     assert running.json() == {"drills": []}
