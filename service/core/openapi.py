@@ -99,8 +99,12 @@ def complete_document(document: dict[str, Any]) -> dict[str, Any]:
     return document
 
 
-# Statuses the middleware and the body parsing answer on an operation, whatever its route says.
-_EVERY_OPERATION = {413: "The request body exceeds the configured limit."}
+# Statuses the HTTP protocol, the middleware and the body parsing answer on an operation,
+# whatever its route says.
+_EVERY_OPERATION = {
+    413: "The request body exceeds the configured limit.",
+    431: "The request line and headers exceed the configured limits.",
+}
 _JSON_BODY = {
     400: "The body is not parseable: malformed JSON or not UTF-8.",
     415: "The body is not JSON (`application/json` or a `+json` media type).",

@@ -15,6 +15,10 @@ from service.config import Settings
 from service.core.lifecycle import ShutdownState
 from tests.integration.api.helpers import PASSWORD, fast_password_hashing
 from tests.support.apps import make_settings
+from tests.support.server import ServiceProcess, running_service
+
+# The body limit of the served contract runs: small, so that 413 costs little to provoke.
+SERVED_BODY_LIMIT = 4096
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -45,3 +49,11 @@ def bearer_token(contract_app: FastAPI) -> str:
         assert token.status_code == 200, token.text
     access_token: str = token.json()["access_token"]
     return access_token
+
+
+@pytest.fixture(scope="session")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
+    """A real `tasks-api serve` (embedded SQLite, one worker) with a 4 KiB body limit."""
+    env = {"REQUEST_BODY_LIMIT_BYTES": str(SERVED_BODY_LIMIT), "WEB_CONCURRENCY": "1"}
+    with running_service(env, cwd=tmp_path_factory.mktemp("served")) as running:
+        yield running

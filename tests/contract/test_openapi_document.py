@@ -10,21 +10,25 @@ from openapi_spec_validator import validate
 
 from tests.support.apps import asgi_client, make_settings, new_app
 
-# Every operation answers 413 (the body limit is checked before routing) and a `default`
-# problem; JSON bodies add 400 (unparseable), 415 (not JSON) and 422.
-BODY = {400, 413, 415, 422}
+# Every operation answers 413 and 431 (body and header limits are checked before routing)
+# and a `default` problem; JSON bodies add 400 (unparseable), 415 (not JSON) and 422.
+LIMITS = {413, 431}
+BODY = {400, 415, 422} | LIMITS
 OPERATIONS = {
-    ("get", "/healthz"): ("getLiveness", {200, 413}),
-    ("get", "/readyz"): ("getReadiness", {200, 413, 503}),
+    ("get", "/healthz"): ("getLiveness", {200} | LIMITS),
+    ("get", "/readyz"): ("getReadiness", {200, 503} | LIMITS),
     ("post", "/api/v1/users"): ("createUser", {201, 409, 503} | BODY),
-    ("get", "/api/v1/users/me"): ("getCurrentUser", {200, 401, 413, 503}),
-    ("post", "/api/v1/auth/token"): ("issueToken", {200, 400, 401, 413, 422, 429, 503}),
+    ("get", "/api/v1/users/me"): ("getCurrentUser", {200, 401, 503} | LIMITS),
+    ("post", "/api/v1/auth/token"): ("issueToken", {200, 400, 401, 422, 429, 503} | LIMITS),
     ("post", "/api/v1/auth/refresh"): ("refreshToken", {200, 401, 503} | BODY),
     ("post", "/api/v1/tasks"): ("createTask", {201, 401, 409, 503} | BODY),
-    ("get", "/api/v1/tasks"): ("listTasks", {200, 401, 413, 422, 503}),
-    ("get", "/api/v1/tasks/{task_id}"): ("getTask", {200, 304, 400, 401, 404, 413, 422, 503}),
+    ("get", "/api/v1/tasks"): ("listTasks", {200, 401, 422, 503} | LIMITS),
+    ("get", "/api/v1/tasks/{task_id}"): ("getTask", {200, 304, 400, 401, 404, 422, 503} | LIMITS),
     ("patch", "/api/v1/tasks/{task_id}"): ("updateTask", {200, 401, 404, 412, 503} | BODY),
-    ("delete", "/api/v1/tasks/{task_id}"): ("deleteTask", {204, 400, 401, 404, 412, 413, 422, 503}),
+    ("delete", "/api/v1/tasks/{task_id}"): (
+        "deleteTask",
+        {204, 400, 401, 404, 412, 422, 503} | LIMITS,
+    ),
 }
 PUBLIC = {"getLiveness", "getReadiness", "createUser", "issueToken", "refreshToken"}
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}

@@ -5,8 +5,9 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Request, Response, status
+from fastapi import APIRouter, Header, Path, Query, Request, Response, status
 
+from service.core.links import NEXT_LINK_HEADER, link_value, next_page_url
 from service.core.openapi import (
     BEARER_CHALLENGE_HEADER,
     RETRY_AFTER_HEADER,
@@ -48,6 +49,7 @@ IdempotencyKey = Annotated[
         examples=["3f1d8c52-create-release-notes"],
     ),
 ]
+TaskId = Annotated[uuid.UUID, Path(description="The task's id, as returned when it was created.")]
 IfMatch = Annotated[
     str | None,
     Header(
@@ -155,17 +157,20 @@ async def create_task(
     operation_id="listTasks",
     summary="List tasks",
     description=(
-        "The caller's tasks, newest first, optionally of one status. Follow `next_cursor` "
-        "until it is null: every task is returned exactly once, even while tasks are added."
+        "The caller's tasks, newest first, optionally of one status. Follow `next` (or the "
+        "`Link` header, or pass `next_cursor` as `cursor`) until it is null: every task is "
+        "returned exactly once, even while tasks are added."
     ),
     response_model=TaskPage,
-    responses=with_headers(problem_responses(401, 422, 503), _COMMON),
+    responses=with_headers(problem_responses(401, 422, 503), {**_COMMON, 200: NEXT_LINK_HEADER}),
 )
 async def list_tasks(
     *,
     user: ReadingUser,
     session: ReadSessionDep,
     settings: SettingsDep,
+    request: Request,
+    response: Response,
     status_filter: Annotated[
         TaskStatus | None, Query(alias="status", description="Only tasks with this status.")
     ] = None,
@@ -182,8 +187,8 @@ async def list_tasks(
         ),
     ] = None,
 ) -> TaskPage:
-    """Return one page of the caller's tasks."""
-    return await tasks_service.list_tasks(
+    """Return one page of the caller's tasks, linked to the next."""
+    page = await tasks_service.list_tasks(
         session=session,
         settings=settings,
         owner_id=user.id,
@@ -191,6 +196,10 @@ async def list_tasks(
         limit=limit,
         cursor=cursor,
     )
+    if page.next_cursor is not None:
+        page.next = next_page_url(request, page.next_cursor, keep=("status", "limit"))
+        response.headers["Link"] = link_value(page.next, "next")
+    return page
 
 
 @router.get(
@@ -216,7 +225,7 @@ async def list_tasks(
 )
 async def get_task(
     *,
-    task_id: uuid.UUID,
+    task_id: TaskId,
     user: ReadingUser,
     session: ReadSessionDep,
     response: Response,
@@ -250,7 +259,7 @@ async def get_task(
 )
 async def update_task(
     *,
-    task_id: uuid.UUID,
+    task_id: TaskId,
     changes: TaskUpdate,
     user: WritingUser,
     session: WriteSessionDep,
@@ -275,7 +284,7 @@ async def update_task(
     responses=with_headers(problem_responses(400, 401, 404, 412, 422, 503), _COMMON),
 )
 async def delete_task(
-    *, task_id: uuid.UUID, user: WritingUser, session: WriteSessionDep, if_match: IfMatch = None
+    *, task_id: TaskId, user: WritingUser, session: WriteSessionDep, if_match: IfMatch = None
 ) -> None:
     """Delete the task."""
     await tasks_service.delete_task(

@@ -88,6 +88,15 @@ _TASK_EXAMPLE: JsonDict = {
 }
 
 
+_CURSOR_EXAMPLE = "MTc5NDMwMDIxMjEyMzQ1NjowYjdlNGM1Mg.3q2-7wAAAAAAAAAAAAAAAA"
+# FastAPI drops null members from examples; the example is a page with a next one.
+_PAGE_EXAMPLE: JsonDict = {
+    "items": [_TASK_EXAMPLE],
+    "next_cursor": _CURSOR_EXAMPLE,
+    "next": f"/api/v1/tasks?limit=1&cursor={_CURSOR_EXAMPLE}",
+}
+
+
 class TaskCreate(StrictInput):
     """A new task; only the title is required."""
 
@@ -144,14 +153,20 @@ class TaskOut(BaseModel):
 
 
 class TaskPage(BaseModel):
-    """One page of tasks, newest first, and the cursor of the next page (null on the last)."""
+    """One page of tasks, newest first, with the cursor and link of the next (null on the last)."""
 
-    model_config = ConfigDict(
-        json_schema_extra={"examples": [{"items": [_TASK_EXAMPLE], "next_cursor": None}]}
-    )
+    model_config = ConfigDict(json_schema_extra={"examples": [_PAGE_EXAMPLE]})
 
     items: list[TaskOut]
     next_cursor: str | None = Field(
         description="Pass as `cursor` to get the next page; null on the last page.",
-        examples=["MTc5NDMwMDIxMjEyMzQ1NjowYjdlNGM1Mg.3q2-7wAAAAAAAAAAAAAAAA"],
+        examples=[_CURSOR_EXAMPLE],
+    )
+    next: str | None = Field(
+        default=None,
+        description=(
+            'The next page\'s path and query (also in the `Link` header, `rel="next"`); '
+            "null on the last page."
+        ),
+        examples=[f"/api/v1/tasks?limit=50&cursor={_CURSOR_EXAMPLE}"],
     )

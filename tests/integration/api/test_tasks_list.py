@@ -92,7 +92,7 @@ async def test_default_limit_is_50_and_an_exact_last_page_has_no_cursor(
 async def test_empty_list(client: httpx.AsyncClient, app: FastAPI, alice: LoggedIn) -> None:
     response = await client.get(app.url_path_for("listTasks"), headers=alice.headers)
 
-    assert response.json() == {"items": [], "next_cursor": None}
+    assert response.json() == {"items": [], "next_cursor": None, "next": None}
 
 
 async def test_status_filter(client: httpx.AsyncClient, app: FastAPI, alice: LoggedIn) -> None:
