@@ -6,6 +6,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from service.config import Settings
+from service.server.options import listen_host
 
 if TYPE_CHECKING:
     from wsgiref.simple_server import WSGIServer
@@ -49,7 +50,7 @@ class ServerHooks:
         prometheus.forget_process(os.getpid())
         archive = self.archive(server)
         self.metrics_server = prometheus.start_metrics_server(
-            self.settings.host, self.settings.metrics_port, archive, archive.live_pids
+            listen_host(self.settings.host), self.settings.metrics_port, archive, archive.live_pids
         )
 
     def post_fork(self, server: Arbiter, worker: Worker) -> None:

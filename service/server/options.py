@@ -8,10 +8,21 @@ from typing import Any
 from service.config import Settings
 
 
+def listen_host(host: str) -> str:
+    """The address to listen on: `HOST` without the brackets of an IPv6 literal."""
+    return host[1:-1] if host.startswith("[") and host.endswith("]") else host
+
+
+def bind_address(host: str, port: int) -> str:
+    """gunicorn's `HOST:PORT`, with an IPv6 literal in brackets (`[::]:8000`)."""
+    address = listen_host(host)
+    return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
+
+
 def gunicorn_options(settings: Settings) -> dict[str, Any]:
     """gunicorn settings derived from the tasks-api settings."""
     return {
-        "bind": [f"{settings.host}:{settings.port}"],
+        "bind": [bind_address(settings.host, settings.port)],
         "workers": settings.web_concurrency,
         "worker_class": "service.server.worker.DrainingUvicornWorker",
         # A worker gets SIGTERM, drains, then finishes in-flight requests: gunicorn

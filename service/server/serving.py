@@ -18,7 +18,7 @@ from gunicorn.app.base import BaseApplication
 from service.config import Settings
 from service.db.dialect import is_embedded
 from service.server.hooks import hooks
-from service.server.options import gunicorn_options
+from service.server.options import bind_address, gunicorn_options
 from service.telemetry.environment import configuration_problem
 
 log = structlog.get_logger("service.server")
@@ -127,7 +127,7 @@ def serve(settings: Settings) -> int:
     preload_modules()
     log.info(
         "serving",
-        bind=f"{settings.host}:{settings.port}",
+        bind=bind_address(settings.host, settings.port),
         workers=settings.web_concurrency,
         metrics_port=settings.metrics_port,
         metrics_dir=str(metrics_dir),
