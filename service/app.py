@@ -67,7 +67,9 @@ def create_app(settings: Settings | None = None, shutdown: ShutdownState | None 
     # Also when run by another server (`uvicorn --factory`): structlog's defaults would
     # render tracebacks with local variables, which can hold SQL parameters and secrets.
     configure_logging(settings.log_level, settings.log_format, settings.is_development)
-    configure_password_hashing(settings.password_hash_concurrency)
+    configure_password_hashing(
+        settings.password_hash_concurrency, settings.password_hash_max_waiting
+    )
     app = FastAPI(
         title="tasks-api",
         version=VERSION,

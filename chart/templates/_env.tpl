@@ -42,6 +42,10 @@ REQUEST_HEADER_LIMIT_BYTES: {{ $c.requestHeaderLimitBytes | toString | quote }}
 REQUEST_HEADER_COUNT_LIMIT: {{ $c.requestHeaderCountLimit | toString | quote }}
 FORWARDED_ALLOW_IPS: {{ $c.forwardedAllowIps | quote }}
 PASSWORD_HASH_CONCURRENCY: {{ $c.passwordHashConcurrency | toString | quote }}
+PASSWORD_HASH_MAX_WAITING: {{ $c.passwordHashMaxWaiting | toString | quote }}
+LOGIN_MAX_FAILURES_PER_ACCOUNT_ADDRESS: {{ $c.loginMaxFailuresPerAccountAddress | toString | quote }}
+LOGIN_MAX_FAILURES_PER_ADDRESS: {{ $c.loginMaxFailuresPerAddress | toString | quote }}
+LOGIN_MAX_FAILURES_PER_ACCOUNT: {{ $c.loginMaxFailuresPerAccount | toString | quote }}
 {{- if and $c.drillsEnabled (eq (toString .Values.environment) "production") (not $c.drillsAllowProduction) }}
 {{- fail "config.drillsEnabled is refused with environment production unless config.drillsAllowProduction is true" }}
 {{- end }}

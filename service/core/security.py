@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
+import os
 import secrets
+import threading
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -40,8 +43,29 @@ _hasher = PasswordHasher()
 # A bounded pool: every hash holds 64 MiB while it runs, so a burst of logins adds at most
 # PASSWORD_HASH_CONCURRENCY x 64 MiB to a worker (set by the app factory).
 _hash_pool_size = 1
-_hash_pool = ThreadPoolExecutor(max_workers=_hash_pool_size, thread_name_prefix="argon2")
+# Hashing threads run at a lower CPU priority than the event loop: under a login burst
+# the requests of everyone else keep the CPU they need (Linux schedules threads alone).
+HASHING_NICENESS = 10
+
+
+def _lower_priority() -> None:
+    with contextlib.suppress(OSError, AttributeError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HASHING_NICENESS)
+
+
+def _new_hash_pool(size: int) -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(
+        max_workers=size, thread_name_prefix="argon2", initializer=_lower_priority
+    )
+
+
+_hash_pool = _new_hash_pool(_hash_pool_size)
 _dummy_hash: str | None = None
+# Password work admitted at once in this process: running plus waiting for a thread.
+_admission_capacity = 1 + 4
+_admitted = 0
+# What a client refused for lack of capacity waits: about one hash's time, rounded up.
+PASSWORD_WORK_RETRY_AFTER_SECONDS = 1
 
 
 class NotAuthenticatedError(AppError):
@@ -68,18 +92,53 @@ class InvalidTokenError(AppError):
         super().__init__(detail or "The token is invalid or expired.", **kwargs)
 
 
-def configure_password_hashing(concurrency: int) -> None:
-    """Hash at most `concurrency` passwords at once in this process (others wait their turn).
+class PasswordWorkBusyError(AppError):
+    """Every slot for password work of this process is taken; the client retries shortly."""
+
+    status = 503
+    code = "password_work_busy"
+    title = "Password Work Busy"
+
+    def __init__(self) -> None:
+        seconds = PASSWORD_WORK_RETRY_AFTER_SECONDS
+        super().__init__(
+            f"Too many logins and registrations at once; retry in {seconds} s.",
+            headers={"Retry-After": str(seconds)},
+            extra={"retry_after": seconds},
+        )
+
+
+def configure_password_hashing(concurrency: int, max_waiting: int = 4) -> None:
+    """Hash at most `concurrency` passwords at once in this process, `max_waiting` more queued.
 
     Not the node's CPU count: a container sees every CPU of its node, whatever its limit.
     """
-    global _hash_pool, _hash_pool_size  # noqa: PLW0603 - one pool per process
+    global _hash_pool, _hash_pool_size, _admission_capacity  # noqa: PLW0603 - one per process
+    _admission_capacity = concurrency + max_waiting
     if concurrency == _hash_pool_size:
         return
     previous = _hash_pool
-    _hash_pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="argon2")
+    _hash_pool = _new_hash_pool(concurrency)
     _hash_pool_size = concurrency
     previous.shutdown(wait=False)  # hashes already running finish; nothing new starts there
+
+
+@contextlib.asynccontextmanager
+async def password_work() -> AsyncIterator[None]:
+    """Admit one login's or registration's password work, or raise PasswordWorkBusyError at once.
+
+    Beyond the bound a request is refused instead of queued: a queue of hashes would
+    only hold its clients (and, before this bound, their database connections) for
+    longer. One event loop per process, so a plain counter is exact.
+    """
+    global _admitted  # noqa: PLW0603 - one count per process
+    if _admitted >= _admission_capacity:
+        raise PasswordWorkBusyError
+    _admitted += 1
+    try:
+        yield
+    finally:
+        _admitted -= 1
 
 
 async def _in_hash_pool(function: Any, *args: Any) -> Any:

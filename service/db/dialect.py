@@ -162,10 +162,16 @@ def insert_on_conflict(
 async def lock_until_commit(session: AsyncSession, namespace: int, key: str) -> None:
     """Serialise transactions on (namespace, key) until this one ends.
 
-    PostgreSQL: a transaction-level advisory lock. SQLite: nothing to do, it is one
-    embedded process whose writes are serialised anyway.
+    PostgreSQL: a transaction-level advisory lock. SQLite has no finer lock than the
+    database's write lock: the transaction takes it at once (BEGIN IMMEDIATE), so that
+    what it reads before writing cannot change under it, whatever the key. (The driver
+    would open the transaction only at the first write, after the reads.)
     """
     if _backend(session) != POSTGRESQL:
+        connection = await session.connection()
+        raw = await connection.get_raw_connection()
+        if not raw.driver_connection.in_transaction:  # type: ignore[union-attr]
+            await connection.exec_driver_sql("BEGIN IMMEDIATE")
         return
     await session.execute(
         text("SELECT pg_advisory_xact_lock(:namespace, hashtext(:key))"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from service.core.errors import AppError
@@ -23,22 +24,22 @@ class InvalidCredentialsError(AppError):
     code = "invalid_credentials"
     title = "Invalid Credentials"
 
-    def __init__(self, **kwargs: Any) -> None:
-        kwargs.setdefault("headers", {"WWW-Authenticate": BEARER_CHALLENGE})
-        super().__init__("The e-mail or password is incorrect.", **kwargs)
+    def __init__(self, headers: Mapping[str, str] | None = None, **kwargs: Any) -> None:
+        headers = {"WWW-Authenticate": BEARER_CHALLENGE, **(headers or {})}
+        super().__init__("The e-mail or password is incorrect.", headers=headers, **kwargs)
 
 
 class TooManyAttemptsError(AppError):
-    """Too many failed logins for this e-mail within the window."""
+    """Too many failed logins for this e-mail or from this address within the window."""
 
     status = 429
     code = "too_many_attempts"
     title = "Too Many Attempts"
 
-    def __init__(self, retry_after_seconds: int) -> None:
+    def __init__(self, retry_after_seconds: int, headers: Mapping[str, str] | None = None) -> None:
         super().__init__(
-            f"Too many failed logins for this e-mail; retry in {retry_after_seconds} s.",
-            headers={"Retry-After": str(retry_after_seconds)},
+            f"Too many failed logins; retry in {retry_after_seconds} s.",
+            headers={**(headers or {}), "Retry-After": str(retry_after_seconds)},
             extra={"retry_after": retry_after_seconds},
         )
 

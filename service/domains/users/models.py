@@ -13,6 +13,7 @@ from service.db.types import UtcDateTime, same_as_created_at, utcnow
 
 EMAIL_MAX_LENGTH = 254
 DISPLAY_NAME_MAX_LENGTH = 100
+CLIENT_ADDRESS_MAX_LENGTH = 64
 
 
 class User(Base):
@@ -51,11 +52,23 @@ class RefreshToken(Base):
 
 
 class LoginAttempt(Base):
-    """A failed login for an e-mail address; the rate limit counts these per window."""
+    """A failed (or still running) login for an e-mail from a client address.
+
+    The login limits count these per window: per e-mail and address, per address,
+    and per e-mail from any address.
+    """
 
     __tablename__ = "login_attempt"
-    __table_args__ = (Index(None, "email_normalized", "attempted_at"), Index(None, "attempted_at"))
+    __table_args__ = (
+        Index(None, "email_normalized", "attempted_at"),
+        Index(None, "attempted_at"),
+        Index(None, "client_address", "attempted_at"),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     email_normalized: Mapped[str] = mapped_column(String(EMAIL_MAX_LENGTH))
+    # Empty for rows written before addresses were recorded.
+    client_address: Mapped[str] = mapped_column(
+        String(CLIENT_ADDRESS_MAX_LENGTH), default="", server_default=""
+    )
     attempted_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)

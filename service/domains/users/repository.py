@@ -5,8 +5,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from service.db.repository import RepositoryBase
 from service.domains.users.models import LoginAttempt, RefreshToken, User
@@ -87,29 +88,57 @@ class RefreshTokenRepository(RepositoryBase[RefreshToken]):
 
 
 class LoginAttemptRepository(RepositoryBase[LoginAttempt]):
-    """Failed login attempts, the state of the per-e-mail rate limit."""
+    """Failed and running login attempts, the state of the login limits."""
 
     model = LoginAttempt
 
-    async def lock_email(self, email_normalized: str) -> None:
-        """Serialise login attempts for one e-mail until the transaction ends."""
+    async def lock(self, email_normalized: str) -> None:
+        """Serialise login attempts for this e-mail until the transaction ends.
+
+        Not per address: every login behind one NAT would wait in line. The
+        per-address count may so run over by the logins in flight at once
+        (bounded by the password-work admission), the per-e-mail ones cannot.
+        """
         await self.lock_until_commit(_LOGIN_LOCK_NAMESPACE, email_normalized)
 
-    async def recent_failures(
-        self, email_normalized: str, since: datetime, limit: int
-    ) -> Sequence[datetime]:
-        """Times of the latest failures since a moment, newest first, at most `limit`."""
+    async def _recent(self, since: datetime, limit: int, *where: Any) -> Sequence[datetime]:
         statement = (
             select(LoginAttempt.attempted_at)
-            .where(
-                LoginAttempt.email_normalized == email_normalized,
-                LoginAttempt.attempted_at > since,
-            )
+            .where(LoginAttempt.attempted_at > since, *where)
             .order_by(LoginAttempt.attempted_at.desc())
             .limit(limit)
         )
         return (await self.session.execute(statement)).scalars().all()
 
-    async def record_failure(self, email_normalized: str, at: datetime) -> None:
-        """Store one failed attempt."""
-        await self.add(LoginAttempt(email_normalized=email_normalized, attempted_at=at))
+    async def recent_failures(
+        self, email_normalized: str, since: datetime, limit: int
+    ) -> Sequence[datetime]:
+        """Times of the latest failures for an e-mail from any address, newest first."""
+        return await self._recent(since, limit, LoginAttempt.email_normalized == email_normalized)
+
+    async def recent_failures_from(
+        self, client_address: str, since: datetime, limit: int, email_normalized: str | None = None
+    ) -> Sequence[datetime]:
+        """Times of the latest failures from an address (for one e-mail if given), newest first."""
+        where = [LoginAttempt.client_address == client_address]
+        if email_normalized is not None:
+            where.append(LoginAttempt.email_normalized == email_normalized)
+        return await self._recent(since, limit, *where)
+
+    async def record_failure(
+        self, email_normalized: str, at: datetime, client_address: str = ""
+    ) -> uuid.UUID:
+        """Store one failed (or not yet decided) attempt; returns its id."""
+        attempt = LoginAttempt(
+            email_normalized=email_normalized, client_address=client_address, attempted_at=at
+        )
+        return (await self.add(attempt)).id
+
+    async def forget(self, email_normalized: str, client_address: str) -> None:
+        """Delete the failures of an e-mail from an address (its owner logged in from there)."""
+        await self.session.execute(
+            delete(LoginAttempt).where(
+                LoginAttempt.email_normalized == email_normalized,
+                LoginAttempt.client_address == client_address,
+            )
+        )

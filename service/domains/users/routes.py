@@ -28,6 +28,13 @@ router = APIRouter()
 
 _CREATED_HEADERS = {201: {"Location": header("The path of the caller's own profile.")}}
 _AUTH_HEADERS = {401: BEARER_CHALLENGE_HEADER, 503: RETRY_AFTER_HEADER}
+# IETF draft httpapi-ratelimit-headers: the login limits a client has in hand.
+_RATE_LIMIT_HEADERS = {
+    "RateLimit-Policy": header(
+        'The login limits, e.g. `"login";q=10;w=900, "login-address";q=100;w=900`.'
+    ),
+    "RateLimit": header('What is left of each, e.g. `"login";r=9;t=840, ...` (t: seconds).'),
+}
 
 
 @router.post(
@@ -39,7 +46,9 @@ _AUTH_HEADERS = {401: BEARER_CHALLENGE_HEADER, 503: RETRY_AFTER_HEADER}
     description=(
         "Creates a user. The e-mail is trimmed and unique case-insensitively; the password "
         "has 12 to 128 characters, not only whitespace, is not one of the 20,000 most common "
-        "passwords, and is stored as an argon2id hash."
+        "passwords, and is stored as an argon2id hash. A taken e-mail answers 409 in the "
+        "same time as a new one answers 201 (the password is hashed either way). 503 with "
+        "`Retry-After` when the server is busy with other logins."
     ),
     status_code=status.HTTP_201_CREATED,
     response_model=UserOut,
@@ -80,12 +89,21 @@ async def get_current_user(user: ReadingUser) -> UserOut:
     description=(
         "Form fields `username` (the e-mail) and `password`. Returns a bearer access token "
         "and a single-use refresh token. Unknown e-mail and wrong password give the same "
-        "401. After 10 failed logins for an e-mail within 15 minutes every login for it "
-        "answers 429 with `Retry-After` until the window passes."
+        "401. Failed logins are limited within 15 minutes per e-mail and client address "
+        "(10 by default, with a doubling back-off after half of them), per client address "
+        "(100) and per e-mail from any address (200); beyond, 429 with `Retry-After`. "
+        "`RateLimit-Policy` and `RateLimit` describe the first two. 503 with `Retry-After` "
+        "when the server is busy with other logins."
     ),
     response_model=TokenPair,
     responses=with_headers(
-        problem_responses(400, 401, 422, 429, 503), {**_AUTH_HEADERS, 429: RETRY_AFTER_HEADER}
+        problem_responses(400, 401, 422, 429, 503),
+        {
+            **_AUTH_HEADERS,
+            200: _RATE_LIMIT_HEADERS,
+            401: {**BEARER_CHALLENGE_HEADER, **_RATE_LIMIT_HEADERS},
+            429: {**RETRY_AFTER_HEADER, **_RATE_LIMIT_HEADERS},
+        },
     ),
 )
 async def issue_token(
@@ -93,15 +111,18 @@ async def issue_token(
     session: LoginSession,
     settings: SettingsDep,
     client: ClientAddress,
+    response: Response,
 ) -> TokenPair:
     """Exchange e-mail and password for a token pair."""
-    return await users_service.issue_tokens(
+    login = await users_service.issue_tokens(
         session=session,
         settings=settings,
         username=form.username,
         password=form.password,
         client=client,
     )
+    response.headers.update(login.headers)
+    return login.tokens
 
 
 @router.post(

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import math
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,7 +22,13 @@ from service.domains.users.errors import (
     TooManyAttemptsError,
     UserGoneError,
 )
-from service.domains.users.models import EMAIL_MAX_LENGTH, RefreshToken, User
+from service.domains.users.limits import LOGIN_WINDOW, LoginFailures, LoginLimits
+from service.domains.users.models import (
+    CLIENT_ADDRESS_MAX_LENGTH,
+    EMAIL_MAX_LENGTH,
+    RefreshToken,
+    User,
+)
 from service.domains.users.repository import (
     LoginAttemptRepository,
     RefreshTokenRepository,
@@ -31,25 +37,36 @@ from service.domains.users.repository import (
 from service.domains.users.schemas import TokenPair, UserCreate
 from service.telemetry import events
 
-LOGIN_WINDOW = timedelta(minutes=15)
+__all__ = ["LOGIN_WINDOW"]  # where purge and older callers find the window
+
+# The default limit per e-mail and address (LOGIN_MAX_FAILURES_PER_ACCOUNT_ADDRESS).
 MAX_FAILED_LOGINS = 10
 
 
+@dataclass(frozen=True)
+class Login:
+    """A successful login: the token pair, and the rate-limit fields of the answer."""
+
+    tokens: TokenPair
+    headers: dict[str, str]
+
+
 async def register(*, session: WriteSession, payload: UserCreate) -> User:
-    """Create a user; EmailTakenError when the e-mail (case-insensitively) is in use."""
-    users = UserRepository(session)
+    """Create a user; EmailTakenError when the e-mail (case-insensitively) is in use.
+
+    The password is hashed first, whether or not the e-mail is taken, and before any
+    statement: both answers take one hash's time, and no connection waits for it.
+    """
+    async with security.password_work():
+        password_hash = await security.hash_password(payload.password)
     # The schema validated the address; its key is its lower-case form.
-    key = email_key(payload.email)
-    if await users.get_by_email(key) is not None:
-        raise EmailTakenError("A user with this e-mail already exists.")
     user = User(
         email=payload.email,
-        email_normalized=key,
+        email_normalized=email_key(payload.email),
         display_name=payload.display_name,
-        password_hash=await security.hash_password(payload.password),
+        password_hash=password_hash,
     )
-    # A concurrent registration may have won since the check above.
-    stored = await users.insert_unless_email_taken(user)
+    stored = await UserRepository(session).insert_unless_email_taken(user)
     if stored is None:
         raise EmailTakenError("A user with this e-mail already exists.")
     return stored
@@ -68,27 +85,63 @@ async def current_user(
     return user
 
 
-def _retry_after(failures: list[datetime], now: datetime) -> int:
-    # The block lifts when the oldest of the counted failures leaves the window.
-    remaining = failures[-1] + LOGIN_WINDOW - now
-    return max(1, math.ceil(remaining.total_seconds()))
+@dataclass(frozen=True)
+class _Reserved:
+    user: User | None
+    failures: LoginFailures  # before this attempt
+    now: datetime
 
 
-async def _verify_credentials(
-    session: WriteSession, email: str, password: str, client: str | None
-) -> User | None:
-    user = await UserRepository(session).get_by_email(email)
+async def _reserve_attempt(
+    session: WriteSession, limits: LoginLimits, email: str, address: str, client: str | None
+) -> _Reserved:
+    # One short transaction: check the limits and record this attempt as a failure
+    # (so that concurrent guesses count against each other), then commit, before any
+    # password work: argon2 must never run while a transaction holds a connection.
+    attempts = LoginAttemptRepository(session)
+    await attempts.lock(email)
+    now = utcnow()
+    since = now - LOGIN_WINDOW
+    failures = LoginFailures(
+        account_address=await attempts.recent_failures_from(
+            address, since, limits.account_address.limit, email
+        ),
+        address=await attempts.recent_failures_from(address, since, limits.address.limit),
+        account=await attempts.recent_failures(email, since, limits.account.limit),
+    )
+    retry_after = failures.retry_after(limits, now)
+    if retry_after:
+        events.login_failed(reason="locked", client=client)
+        raise TooManyAttemptsError(retry_after, failures.headers(limits, now))
+    user = await UserRepository(session).get_by_email(email) if email else None
+    await attempts.record_failure(email, now, address)
+    # The one commit of a service: the login is two transactions, the hash between them.
+    await session.commit()
+    return _Reserved(user, failures, now)
+
+
+async def _check_password(user: User | None, password: str) -> str | None:
+    # The password hash to store from now on (the same unless rehashed); None if wrong.
     if user is None:
         await security.verify_dummy_password(password)
-        events.login_failed(reason="unknown_user", client=client)
         return None
     if not await security.verify_password(user.password_hash, password):
-        events.login_failed(reason="wrong_password", client=client, user_id=user.id)
         return None
     if security.password_needs_rehash(user.password_hash):
-        new_hash = await security.hash_password(password)
-        await UserRepository(session).set_password_hash(user.id, new_hash)
-    return user
+        return await security.hash_password(password)
+    return user.password_hash
+
+
+def _report_failure(
+    reserved: _Reserved, limits: LoginLimits, client: str | None, reason: str
+) -> LoginFailures:
+    failed = reserved.failures.with_failure(reserved.now)
+    user_id = reserved.user.id if reserved.user else None
+    events.login_failed(reason=reason, client=client, user_id=user_id)
+    if failed.at_a_limit(limits):
+        retry_after = failed.retry_after(limits, reserved.now)
+        events.lockout(client=client, retry_after_seconds=retry_after, user_id=user_id)
+    return failed
 
 
 async def issue_tokens(
@@ -98,33 +151,29 @@ async def issue_tokens(
     username: str,
     password: str,
     client: str | None = None,
-) -> TokenPair:
-    """Log in with e-mail and password (rate limited per e-mail) and start a token family."""
+) -> Login:
+    """Log in with e-mail and password from a client address (rate limited); start a family."""
     email = login_key(username)
+    reason = "wrong_password"
     if not email or len(email) > EMAIL_MAX_LENGTH or "\x00" in email:
-        # Cannot name any user nor be stored; answer exactly like a wrong password.
-        await security.verify_dummy_password(password)
-        events.login_failed(reason="invalid_username", client=client)
-        raise InvalidCredentialsError
-    attempts = LoginAttemptRepository(session)
-    await attempts.lock_email(email)
-    now = utcnow()
-    failures = list(await attempts.recent_failures(email, now - LOGIN_WINDOW, MAX_FAILED_LOGINS))
-    if len(failures) >= MAX_FAILED_LOGINS:
-        events.login_failed(reason="locked", client=client)
-        raise TooManyAttemptsError(_retry_after(failures, now))
-    user = await _verify_credentials(session, email, password, client)
-    if user is None:
-        await attempts.record_failure(email, now)
-        if len(failures) + 1 >= MAX_FAILED_LOGINS:
-            known = await UserRepository(session).get_by_email(email)
-            events.lockout(
-                client=client,
-                retry_after_seconds=_retry_after([now, *failures], now),
-                user_id=known.id if known else None,
-            )
-        raise InvalidCredentialsError
-    return _new_token_pair(session, settings, user, uuid.uuid4(), now)
+        # Cannot name any user nor be stored: limited like a login for no e-mail.
+        email, reason = "", "invalid_username"
+    address = (client or "")[:CLIENT_ADDRESS_MAX_LENGTH]
+    limits = LoginLimits.of(settings)
+    async with security.password_work():
+        reserved = await _reserve_attempt(session, limits, email, address, client)
+        password_hash = await _check_password(reserved.user, password)
+    if reserved.user is None or password_hash is None:
+        if reserved.user is None and email:
+            reason = "unknown_user"
+        failed = _report_failure(reserved, limits, client, reason)
+        raise InvalidCredentialsError(failed.headers(limits, reserved.now))
+    user = reserved.user
+    await LoginAttemptRepository(session).forget(email, address)
+    if password_hash != user.password_hash:
+        await UserRepository(session).set_password_hash(user.id, password_hash)
+    tokens = _new_token_pair(session, settings, user, uuid.uuid4(), reserved.now)
+    return Login(tokens, reserved.failures.forgiven().headers(limits, reserved.now))
 
 
 async def refresh_tokens(

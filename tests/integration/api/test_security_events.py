@@ -14,6 +14,7 @@ from prometheus_client import REGISTRY
 from service.config import Settings
 from service.domains.users import service as users_service
 from tests.integration.api.helpers import PASSWORD, login, register, unique_email
+from tests.integration.api.login_support import Clock
 from tests.support.apps import asgi_client, new_app, started
 
 CLIENT = ("10.1.2.3", 4567)
@@ -102,13 +103,19 @@ async def test_a_successful_login_writes_no_security_event(
 
 
 async def test_the_lockout_is_one_event_and_locked_attempts_are_failures(
-    http: httpx.AsyncClient, app_at_info: FastAPI, capfd: pytest.CaptureFixture[str]
+    http: httpx.AsyncClient,
+    app_at_info: FastAPI,
+    capfd: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     email, user_id = await _user(http, app_at_info)
     before = counted("lockout")
+    clock = Clock()  # failures a minute apart: the back-off between them never applies
+    monkeypatch.setattr(users_service, "utcnow", clock)
     capfd.readouterr()
 
     for _ in range(users_service.MAX_FAILED_LOGINS):
+        clock.advance()
         await login(http, app_at_info, email, WRONG)
     locked = await login(http, app_at_info, email, PASSWORD)
 
