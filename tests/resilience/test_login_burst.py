@@ -115,7 +115,8 @@ async def test_a_login_burst_keeps_the_pod_ready_and_other_reads_fast(
     bound = max(P99_RATIO_BOUND * p99(baseline), P99_FLOOR_SECONDS)
     assert p99(watch.read_seconds) < bound, (p99(baseline), sorted(watch.read_seconds)[-5:])
     statuses = [response.status_code for response, _ in answers]
-    assert set(statuses) <= {401, 503}, statuses
+    # 429: the per-address back-off, once half of its limit failed.
+    assert set(statuses) <= {401, 429, 503}, statuses
     assert '"level": "error"' not in service.logs(), _errors(service)
     for response, _ in answers:
         if response.status_code == 503:
