@@ -115,6 +115,7 @@ def create_app(settings: Settings | None = None, shutdown: ShutdownState | None 
             ],
             expose_headers=[
                 "ETag",
+                "Link",
                 "Location",
                 "X-Request-ID",
                 "Idempotency-Replayed",

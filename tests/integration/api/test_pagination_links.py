@@ -8,8 +8,10 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 
+from service.config import Settings
 from tests.integration.api.helpers import LoggedIn
 from tests.integration.api.test_tasks_list import create_tasks
+from tests.support.apps import new_app, serving
 from tests.support.problems import assert_problem
 
 _LINK = re.compile(r'^<(?P<url>[^>]+)>; rel="next"$')
@@ -82,3 +84,14 @@ async def test_a_single_page_and_an_anonymous_caller_get_no_next_link(
     anonymous = await client.get(app.url_path_for("listTasks"), params={"limit": 1})
     assert_problem(anonymous, 401, "not_authenticated")
     assert "link" not in anonymous.headers
+
+
+async def test_browsers_may_read_the_link_header(settings: Settings) -> None:
+    origin = "https://ui.example"
+    tuned = settings.model_copy(update={"cors_origins": (origin,)})
+    async with serving(new_app(tuned)) as http:
+        response = await http.get("/api/v1/tasks", headers={"Origin": origin})
+    exposed = {
+        name.strip() for name in response.headers["access-control-expose-headers"].split(",")
+    }
+    assert "Link" in exposed
