@@ -1,6 +1,6 @@
 {{- /*
 The service's environment: the settings map (ConfigMap data) and the env / envFrom
-of every container that runs the service (API, migration Job, and any CronJob).
+of every container that runs the service (API, migration Job, purge CronJob).
 */ -}}
 
 {{/*
@@ -94,6 +94,27 @@ MIGRATION_DDL_LOCK_TIMEOUT_MS: {{ $m.ddlLockTimeoutMs | toString | quote }}
 {{- end -}}
 
 {{/*
+Environment of the purge CronJob, as a flat map of strings: what `tasks-api purge` reads
+(service.config.PurgeSettings), nothing serve-only and no JWT key.
+*/}}
+{{- define "tasks-api.purgeConfigData" -}}
+{{- $c := .Values.config -}}
+{{- $p := .Values.purge -}}
+{{- if ge (float64 $p.maxSeconds) (float64 $p.activeDeadlineSeconds) }}
+{{- fail "purge.maxSeconds must be below purge.activeDeadlineSeconds, so that a run stops at its own bound, with its summary line, before the Job's deadline kills it" }}
+{{- end -}}
+ENVIRONMENT: {{ .Values.environment | quote }}
+LOG_LEVEL: {{ $c.logLevel | quote }}
+LOG_FORMAT: {{ $c.logFormat | quote }}
+DB_CONNECT_TIMEOUT_SECONDS: {{ $c.dbConnectTimeoutSeconds | toString | quote }}
+DB_PGBOUNCER: {{ $c.dbPgbouncer | toString | quote }}
+PURGE_BATCH_SIZE: {{ $p.batchSize | toString | quote }}
+PURGE_MAX_BATCHES: {{ $p.maxBatches | toString | quote }}
+PURGE_MAX_SECONDS: {{ $p.maxSeconds | toString | quote }}
+PURGE_GRACE_SECONDS: {{ $p.graceSeconds | toString | quote }}
+{{- end -}}
+
+{{/*
 Downward API variables: the service turns them into k8s.* resource attributes. Call with
 (dict "root" $ "migration" BOOL): the API pods also name their Deployment and container
 (k8s.deployment.name, k8s.container.name), which the Downward API cannot give.
@@ -125,16 +146,19 @@ Downward API variables: the service turns them into k8s.* resource attributes. C
 
 {{/*
 envFrom and env of a container that runs the service, as container keys. Call with
-(dict "root" $ "migration" BOOL): the migration Job, a pre-install hook, runs before the
-ConfigMap and the release's Secret exist, so it gets its own settings as values
-(tasks-api.migrationConfigData) and reads the hook Secret (tasks-api.secretEnv). Every
-such container gets its variables from this one definition.
+(dict "root" $ "migration" BOOL "purge" BOOL): the migration Job, a pre-install hook, runs
+before the ConfigMap and the release's Secret exist, so it gets its own settings as values
+(tasks-api.migrationConfigData) and reads the hook Secret (tasks-api.secretEnv). The purge
+CronJob gets its own settings as values too (tasks-api.purgeConfigData: no serve-only
+setting from the ConfigMap) and DATABASE_URL only. Every such container gets its
+variables from this one definition.
 */}}
 {{- define "tasks-api.containerEnv" -}}
 {{- $root := .root -}}
-{{- if or (not .migration) $root.Values.extraEnvFrom -}}
+{{- $ownSettings := or .migration .purge -}}
+{{- if or (not $ownSettings) $root.Values.extraEnvFrom -}}
 envFrom:
-  {{- if not .migration }}
+  {{- if not $ownSettings }}
   - configMapRef:
       name: {{ include "tasks-api.fullname" $root }}
   {{- end }}
@@ -143,14 +167,20 @@ envFrom:
   {{- end }}
 {{ end -}}
 env:
+  {{- if $ownSettings }}
+  {{- $data := "tasks-api.purgeConfigData" }}
   {{- if .migration }}
-  {{- range $name, $value := include "tasks-api.migrationConfigData" $root | fromYaml }}
+  {{- $data = "tasks-api.migrationConfigData" }}
+  {{- end }}
+  {{- range $name, $value := include $data $root | fromYaml }}
   - name: {{ $name }}
     value: {{ $value | toString | quote }}
   {{- end }}
   {{- end }}
-  {{- include "tasks-api.secretEnv" (dict "root" $root "migration" .migration) | nindent 2 }}
+  {{- include "tasks-api.secretEnv" (dict "root" $root "migration" .migration "purge" .purge) | nindent 2 }}
+  {{- if not .purge }}
   {{- include "tasks-api.downwardEnv" (dict "root" $root "migration" .migration) | nindent 2 }}
+  {{- end }}
   {{- with $root.Values.extraEnv }}
   {{- toYaml . | nindent 2 }}
   {{- end }}

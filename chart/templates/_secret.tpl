@@ -88,11 +88,12 @@ key: MIGRATION_DATABASE_URL
 {{- end -}}
 
 {{/*
-The secretKeyRef env entries of a container. Call with (dict "root" $ "migration" BOOL).
-The API gets DATABASE_URL and JWT_SECRET. The migration Job gets DATABASE_URL (from the
-hook Secret when the chart makes it: it runs before the release's Secret exists) and
-MIGRATION_DATABASE_URL when one is configured, and never the JWT key: `tasks-api
-migrate` needs database settings only.
+The secretKeyRef env entries of a container. Call with (dict "root" $ "migration" BOOL
+"purge" BOOL). The API gets DATABASE_URL and JWT_SECRET. The migration Job gets
+DATABASE_URL (from the hook Secret when the chart makes it: it runs before the release's
+Secret exists) and MIGRATION_DATABASE_URL when one is configured, and never the JWT key:
+`tasks-api migrate` needs database settings only. The purge CronJob gets DATABASE_URL
+only (from the release's Secret: it is no hook).
 */}}
 {{- define "tasks-api.secretEnv" -}}
 {{- $s := .root.Values.secret -}}
@@ -113,7 +114,7 @@ migrate` needs database settings only.
       name: {{ .name }}
       key: {{ .key }}
 {{- end }}
-{{- else }}
+{{- else if not .purge }}
 {{- $jwtName := include "tasks-api.jwtExistingSecret" .root | default $own }}
 - name: JWT_SECRET
   valueFrom:

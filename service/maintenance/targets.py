@@ -25,8 +25,8 @@ from sqlalchemy.sql.dml import Delete
 from sqlalchemy.sql.selectable import NamedFromClause
 
 from service.domains.tasks import models as task_models
+from service.domains.users import limits as login_limits
 from service.domains.users import models as user_models
-from service.domains.users import service as users_service
 
 # The longest access token lifetime Settings allows (ACCESS_TOKEN_TTL_SECONDS).
 REVOKED_FAMILY_RETENTION = timedelta(days=1)
@@ -76,7 +76,7 @@ def _refresh_family_finished(token: NamedFromClause, cutoff: datetime) -> Column
 
 
 def _login_attempt_expired(attempt: NamedFromClause, cutoff: datetime) -> ColumnElement[bool]:
-    return attempt.c.attempted_at <= cutoff - users_service.LOGIN_WINDOW
+    return attempt.c.attempted_at <= cutoff - login_limits.LOGIN_WINDOW
 
 
 TARGETS = (

@@ -37,7 +37,7 @@ SKIPS: tuple[Skip, ...] = (
     Skip(
         "CKV_K8S_35",
         CHART_SETS,
-        r"^(Deployment|Job)\.",
+        r"^(Deployment|Job|CronJob)\.",
         "Secrets as environment variables: the service reads its settings, DATABASE_URL and "
         "JWT_SECRET included, from the environment only (12-factor, pydantic-settings). The "
         "values come from secretKeyRef, never from the pod spec, and are never logged.",
@@ -58,7 +58,7 @@ SKIPS: tuple[Skip, ...] = (
     Skip(
         "CKV_K8S_43",
         UNPINNED_SETS,
-        r"^(Deployment|Job|Pod)\.",
+        r"^(Deployment|Job|CronJob|Pod)\.",
         "Image by digest: the chart in git cannot know the digest of an image built later. The "
         "release workflow writes image.digest into the published chart's values, and the "
         "production value set (which sets a digest) passes this check.",
@@ -66,7 +66,7 @@ SKIPS: tuple[Skip, ...] = (
     Skip(
         "CKV_K8S_15",
         UNPINNED_SETS,
-        r"^(Deployment|Job|Pod)\.",
+        r"^(Deployment|Job|CronJob|Pod)\.",
         "imagePullPolicy Always: release images are immutable (version tag, and a digest in the "
         "published chart, where this check passes), so IfNotPresent pulls the same bytes "
         "without making every pod start depend on the registry.",
@@ -74,7 +74,7 @@ SKIPS: tuple[Skip, ...] = (
     Skip(
         "CKV_K8S_40",
         frozenset({"openshift"}),
-        r"^(Deployment|Job|Pod)\.",
+        r"^(Deployment|Job|CronJob|Pod)\.",
         "High UID: with openshift.enabled the chart sets no runAsUser, because the restricted-v2 "
         "SCC assigns one from the namespace's range (1000000000 and up), which is a high UID; "
         "every other set runs as 65532 and passes this check.",

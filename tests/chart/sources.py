@@ -39,6 +39,10 @@ VALUE_OF = {
     "MIGRATION_DATABASE_URL": "secret.migrationDatabaseUrl",
     "MIGRATION_LOCK_TIMEOUT_SECONDS": "migrations.lockTimeoutSeconds",
     "MIGRATION_DDL_LOCK_TIMEOUT_MS": "migrations.ddlLockTimeoutMs",
+    "PURGE_BATCH_SIZE": "purge.batchSize",
+    "PURGE_MAX_BATCHES": "purge.maxBatches",
+    "PURGE_MAX_SECONDS": "purge.maxSeconds",
+    "PURGE_GRACE_SECONDS": "purge.graceSeconds",
     "PORT": None,  # the container port "http" (8000), which probes and Service use
     "METRICS_PORT": None,  # the container port "metrics" (9000)
 }

@@ -35,16 +35,17 @@ NATIVE_SIDECAR = {
 
 def _pod(objects: list[Manifest], kind: str) -> dict[str, Any]:
     (obj,) = of_kind(objects, kind)
-    spec: dict[str, Any] = obj["spec"]["template"]["spec"]
+    owner = obj["spec"]["jobTemplate"]["spec"] if kind == "CronJob" else obj["spec"]
+    spec: dict[str, Any] = owner["template"]["spec"]
     return spec
 
 
-def test_extension_points_reach_the_api_and_migration_pods(
+def test_extension_points_reach_the_api_migration_and_purge_pods(
     rendered: dict[str, list[Manifest]],
 ) -> None:
     objects = rendered["openshift"]
     api, job = _pod(objects, "Deployment"), _pod(objects, "Job")
-    for spec in (api, job):
+    for spec in (api, job, _pod(objects, "CronJob")):
         main = spec["containers"][0]
         assert {
             "name": "trusted-ca",
@@ -76,8 +77,10 @@ def test_common_labels_are_on_every_object_and_pod(rendered: dict[str, list[Mani
     for where, _ in pod_specs(objects):
         kind, name = where.split("/")
         if kind != "Pod":
-            template = find_object(objects, kind, name)["spec"]["template"]
-            assert template["metadata"]["labels"]["app.openshift.io/runtime"] == "python"
+            spec = find_object(objects, kind, name)["spec"]
+            if kind == "CronJob":
+                spec = spec["jobTemplate"]["spec"]
+            assert spec["template"]["metadata"]["labels"]["app.openshift.io/runtime"] == "python"
 
 
 def test_test_pods_are_scheduled_like_the_others(rendered: dict[str, list[Manifest]]) -> None:
@@ -149,7 +152,7 @@ def test_route_labels(helm: Path) -> None:
 
 def test_dns_egress_follows_the_openshift_values(rendered: dict[str, list[Manifest]]) -> None:
     policies = of_kind(rendered["openshift"], "NetworkPolicy")
-    assert len(policies) == 3
+    assert len(policies) == 4
     for policy in policies:
         dns = policy["spec"]["egress"][0]
         assert sorted((p["port"], p["protocol"]) for p in dns["ports"]) == [

@@ -29,7 +29,9 @@ PINNED_DIGEST = "sha256:" + "b" * 64
 
 def _chart_containers(spec: dict[str, Any]) -> list[dict[str, Any]]:
     # The chart's own containers (user-supplied init containers and sidecars excluded).
-    return [c for c in containers(spec) if c["name"] in {"api", "migrate", "probe", "probe-0"}]
+    return [
+        c for c in containers(spec) if c["name"] in {"api", "migrate", "purge", "probe", "probe-0"}
+    ]
 
 
 def _contexts(objects: list[Manifest]) -> list[tuple[str, dict[str, Any]]]:
@@ -45,7 +47,7 @@ def test_openshift_pods_carry_no_ids_and_keep_every_restricted_field(
 ) -> None:
     objects = rendered["openshift"]
     specs = dict(pod_specs(objects))
-    assert len(specs) == 4
+    assert len(specs) == 5
     for where, context in _contexts(objects):
         assert not set(IDS) & set(context), f"{where} sets {set(IDS) & set(context)}"
     for where, spec in specs.items():
@@ -59,7 +61,7 @@ def test_without_openshift_every_pod_runs_as_the_image_user(
     default_objects: list[Manifest],
 ) -> None:
     contexts = _contexts(default_objects)
-    assert len(contexts) == 9  # 4 pods, 5 containers
+    assert len(contexts) == 11  # 5 pods, 6 containers
     for where, context in contexts:
         assert context["runAsUser"] == 65532 and context["runAsGroup"] == 65532, where
 

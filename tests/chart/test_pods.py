@@ -34,9 +34,10 @@ def _config(objects: list[Manifest]) -> dict[str, str]:
 @pytest.mark.parametrize("value_set", sorted(VALUE_SETS))
 def test_every_pod_spec_is_restricted(rendered: dict[str, list[Manifest]], value_set: str) -> None:
     specs = dict(pod_specs(rendered[value_set]))
-    # The API, the migration Job and both helm test pods: the check cannot pass vacuously.
-    assert {k.split("/")[0] for k in specs} == {"Deployment", "Job", "Pod"}
-    assert len(specs) == 4
+    # The API, the migration Job, the purge CronJob and both helm test pods: the check
+    # cannot pass vacuously.
+    assert {k.split("/")[0] for k in specs} == {"Deployment", "Job", "CronJob", "Pod"}
+    assert len(specs) == 5
     problems = [p for where, spec in specs.items() for p in restricted_violations(where, spec)]
     assert problems == []
 
