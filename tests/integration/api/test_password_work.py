@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import statistics
+import threading
 import time
 from collections.abc import Iterator
 
@@ -14,12 +15,13 @@ import httpx
 import pytest
 from argon2 import PasswordHasher
 from fastapi import FastAPI
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.core import security
 from service.db.session import WriteSession
 from service.domains.users.models import LoginAttempt, User
-from tests.integration.api.helpers import register, unique_email
+from tests.integration.api.helpers import register, sign_up, unique_email
 from tests.integration.api.login_support import WRONG, login_from
 from tests.support.problems import assert_problem
 
@@ -109,3 +111,43 @@ async def test_registration_takes_the_same_time_whether_or_not_the_email_is_take
 
     ratio = statistics.median(taken) / statistics.median(new)
     assert 0.67 < ratio < 1.5, (taken, new)
+
+
+async def _idle_in_transaction(engine: AsyncEngine) -> int:
+    # Other sessions of this database that opened a transaction and now wait (for a hash).
+    query = text(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+        "AND state LIKE 'idle in transaction%' AND pid <> pg_backend_pid()"
+    )
+    async with engine.connect() as connection:
+        return int((await connection.execute(query)).scalar_one())
+
+
+@pytest.mark.postgres
+async def test_no_transaction_is_open_while_a_password_is_verified(
+    client: httpx.AsyncClient, app: FastAPI, engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    owner = await sign_up(client, app, "verified")
+    verifying = threading.Event()
+    real_verify = security._verify
+
+    def watched_verify(password_hash: str, password: str) -> bool:
+        # A spy: the real verification, flagged while it runs.
+        verifying.set()
+        try:
+            return real_verify(password_hash, password)
+        finally:
+            verifying.clear()
+
+    monkeypatch.setattr(security, "_verify", watched_verify)
+    seen: list[int] = []
+    for password in (owner.password, WRONG):
+        login = asyncio.create_task(login_from(client, app, owner.email, password))
+        while not login.done():
+            if verifying.is_set():
+                seen.append(await _idle_in_transaction(engine))
+            await asyncio.sleep(0.002)
+        assert (await login).status_code in (200, 401)
+
+    assert len(seen) >= 4, "the verifications ended before they could be watched"
+    assert set(seen) == {0}, seen
