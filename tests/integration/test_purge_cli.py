@@ -161,3 +161,21 @@ async def test_a_database_without_the_schema_says_to_migrate(fresh_database: URL
         f"tasks-api purge: the database at {fresh_database.render_as_string(hide_password=True)} "
         "has no tasks-api tables: run tasks-api migrate"
     ]
+
+
+@pytest.mark.postgres
+async def test_the_time_bound_also_cancels_a_batch_that_outlasts_it(
+    database: tuple[URL, AsyncEngine],
+) -> None:
+    url, engine = database
+    owner = await add_user(engine)
+    await seed_expired(engine, owner, keys=60_000)
+
+    # One batch of every row: it cannot finish within 50 ms, so the bound cancels it.
+    result = run_purge(url, PURGE_BATCH_SIZE="100000", PURGE_MAX_SECONDS="0.05")
+
+    assert result.returncode == 0, result.stderr
+    purged = parse_summary(result.stdout)
+    assert (purged.keys, purged.stopped_by) == (0, "PURGE_MAX_SECONDS")
+    # The cancelled batch rolled back whole.
+    assert await count(engine, IdempotencyKey) == 60_000
