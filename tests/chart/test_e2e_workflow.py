@@ -73,6 +73,18 @@ def test_the_upgrade_brings_a_new_migration_and_the_rollback_the_old_code() -> N
     )
 
 
+def test_a_purge_run_from_the_cronjob_must_complete_in_the_cluster() -> None:
+    steps = _steps()
+    name = "A purge run from the CronJob succeeds (restricted pod, NetworkPolicy on)"
+    purge = steps[name]
+    assert '--from="cronjob/${RELEASE}-purge"' in purge
+    assert "--for=condition=Complete" in purge
+    assert "grep -Eq '^purged [0-9]+ idempotency keys" in purge
+    order = list(steps)
+    assert order.index("Install tasks-api") < order.index(name)
+    assert order.index(name) < order.index("Start the load generator (through the Service)")
+
+
 @pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
 def test_the_pods_the_workflow_applies_pass_restricted_and_the_schema(version: str) -> None:
     pods = _applied_pods()
