@@ -37,8 +37,6 @@ from service.domains.users.repository import (
 from service.domains.users.schemas import TokenPair, UserCreate
 from service.telemetry import events
 
-__all__ = ["LOGIN_WINDOW"]  # where purge and older callers find the window
-
 # The default limit per e-mail and address (LOGIN_MAX_FAILURES_PER_ACCOUNT_ADDRESS).
 MAX_FAILED_LOGINS = 10
 

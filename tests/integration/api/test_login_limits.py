@@ -13,6 +13,7 @@ from sqlalchemy.engine import URL
 
 from service.db.session import WriteSession
 from service.domains.users import service as users_service
+from service.domains.users.limits import LOGIN_WINDOW
 from service.domains.users.models import LoginAttempt
 from tests.integration.api.helpers import LoggedIn, unique_email
 from tests.integration.api.login_support import (
@@ -124,11 +125,11 @@ async def test_the_limit_lifts_when_the_window_passes(
     db_session: WriteSession,
     clock: Clock,
 ) -> None:
-    old = clock.now - users_service.LOGIN_WINDOW - timedelta(seconds=1)
+    old = clock.now - LOGIN_WINDOW - timedelta(seconds=1)
     await seed_failures(db_session, alice.email, OWNER, [old] * 10)
     assert (await login_from(client, app, alice.email)).status_code == 200
 
-    recent = clock.now - users_service.LOGIN_WINDOW + timedelta(seconds=120)
+    recent = clock.now - LOGIN_WINDOW + timedelta(seconds=120)
     await seed_failures(db_session, alice.email, OWNER, [recent] * 10)
     locked = await login_from(client, app, alice.email)
     assert_problem(locked, 429, "too_many_attempts")
