@@ -1,4 +1,4 @@
-"""Throttles: a per-process one for housekeeping, and failure windows with exponential back-off.
+"""Failure windows with exponential back-off, the throttle of failed logins.
 
 A failure window is a sliding window over the times of recorded failures (stored by
 the caller, e.g. failed logins): at most `limit` failures within `window`, and after
@@ -8,29 +8,12 @@ the caller, e.g. failed logins): at most `limit` failures within `window`, and a
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 BACKOFF_BASE_SECONDS = 1.0
 BACKOFF_MAX_SECONDS = 60.0
-
-
-class Throttle:
-    """Says yes at most once per interval in this process (the first time, at once)."""
-
-    def __init__(self, interval_seconds: float) -> None:
-        self.interval_seconds = interval_seconds
-        self._last: float | None = None
-
-    def due(self) -> bool:
-        """Whether the interval has passed since the last yes; a yes starts a new interval."""
-        now = time.monotonic()
-        if self._last is not None and now - self._last < self.interval_seconds:
-            return False
-        self._last = now
-        return True
 
 
 def _seconds_until(moment: datetime, now: datetime) -> int:

@@ -1,36 +1,10 @@
-"""The per-process throttle of housekeeping, and failure windows with back-off."""
+"""Failure windows: their back-off, their limit and their RateLimit fields."""
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime, timedelta
 
-import pytest
-
-from service.core.throttle import BACKOFF_MAX_SECONDS, FailureWindow, Throttle
-
-
-def test_the_first_call_is_due_and_the_next_waits_for_the_interval(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    clock = [1000.0]
-    monkeypatch.setattr(time, "monotonic", lambda: clock[0])
-    every_minute = Throttle(60)
-    assert every_minute.due()
-    clock[0] += 59.9
-    assert not every_minute.due()
-    clock[0] += 0.1
-    assert every_minute.due()
-    clock[0] += 1
-    assert not every_minute.due(), "a yes starts a new interval"
-
-
-def test_each_throttle_keeps_its_own_interval() -> None:
-    purge, housekeeping = Throttle(3600), Throttle(3600)
-    assert purge.due()
-    assert housekeeping.due()
-    assert not purge.due()
-
+from service.core.throttle import BACKOFF_MAX_SECONDS, FailureWindow
 
 NOW = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
 WINDOW = FailureWindow("login", limit=4, window=timedelta(minutes=15), free=2)
