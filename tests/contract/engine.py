@@ -63,3 +63,30 @@ def failure_lines(event: events.EngineEvent) -> list[str]:
     if isinstance(event, events.EngineFinished):
         return [f"after run: {failure.message}" for failure in event.failures]
     return []
+
+
+def answered_statuses(event: events.EngineEvent) -> set[tuple[str, str, int]]:
+    """(method, path template, status) of every answer a finished scenario received.
+
+    Requests in another method than their operation's (schemathesis probes undeclared
+    methods, which must answer 405) belong to no operation and are left out.
+    """
+    if not isinstance(event, events.ScenarioFinished):
+        return set()
+    answered = set()
+    for case_id, interaction in event.recorder.interactions.items():
+        node = event.recorder.cases.get(case_id)
+        if node is None or interaction.response is None:
+            continue
+        operation = node.value.operation
+        if interaction.request.method.upper() != operation.method.upper():
+            continue
+        answered.add((operation.method.lower(), operation.path, interaction.response.status_code))
+    return answered
+
+
+def checks_run(event: events.EngineEvent) -> set[str]:
+    """The names of the checks a finished scenario ran."""
+    if not isinstance(event, events.ScenarioFinished):
+        return set()
+    return {check.name for checks in event.recorder.checks.values() for check in checks}

@@ -15,7 +15,7 @@ import schemathesis
 from fastapi import FastAPI
 from schemathesis.engine import Status, events
 
-from tests.contract.engine import contract_schema, failure_lines
+from tests.contract.engine import answered_statuses, checks_run, contract_schema, failure_lines
 
 MAX_EXAMPLES = int(os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "25"))
 # Rejections the schema cannot express (schemathesis' documented per-operation tuning):
@@ -61,8 +61,12 @@ def test_every_operation_honours_its_schema(contract_app: FastAPI, bearer_token:
     schema = contract_schema(contract_app, _config(bearer_token))
     failures: list[str] = []
     tested: set[str] = set()
+    answered: set[tuple[str, str, int]] = set()
+    checks: set[str] = set()
     for event in schemathesis.engine.from_schema(schema).execute():
         failures.extend(failure_lines(event))
+        answered |= answered_statuses(event)
+        checks |= checks_run(event)
         if (
             isinstance(event, events.ScenarioFinished)
             and event.status in (Status.SUCCESS, Status.FAILURE)
@@ -70,6 +74,17 @@ def test_every_operation_honours_its_schema(contract_app: FastAPI, bearer_token:
         ):
             tested.add(event.label)
     assert not failures, "\n".join(dict.fromkeys(failures))
+    # status_code_conformance accepts what `default` covers; every status answered must be
+    # declared by itself, so that a generated client has its typed parse.
+    assert "status_code_conformance" in checks
+    paths = contract_app.openapi()["paths"]
+    undocumented = sorted(
+        (method, path, status)
+        for method, path, status in answered
+        if str(status) not in paths[path][method]["responses"]
+    )
+    assert not undocumented, undocumented
+    assert {status for _, _, status in answered} >= {200, 201, 204, 401, 404, 422}
     assert {
         "POST /api/v1/users",
         "POST /api/v1/auth/token",
