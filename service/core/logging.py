@@ -64,10 +64,30 @@ def _redact(data: MutableMapping[str, Any]) -> None:
     for key, value in list(data.items()):
         if _is_sensitive_key(str(key)):
             data[key] = REDACTED
-        elif isinstance(value, MutableMapping):
-            _redact(value)
         else:
-            data[key] = _redact_value(value)
+            data[key] = _redact_nested(value)
+
+
+def _redact_nested(value: Any) -> Any:
+    # Mappings are masked in place; lists and tuples (headers as pairs, a list of URLs)
+    # become masked copies, so that a caller's own sequence is never changed.
+    if isinstance(value, MutableMapping):
+        _redact(value)
+        return value
+    if isinstance(value, list | tuple):
+        if (
+            len(value) == 2
+            and isinstance(value[0], str | bytes)
+            and _is_sensitive_key(
+                value[0].decode("latin-1") if isinstance(value[0], bytes) else value[0]
+            )
+        ):
+            # A (name, value) pair such as ("authorization", "Basic ...").
+            masked = [value[0], REDACTED]
+        else:
+            masked = [_redact_nested(item) for item in value]
+        return tuple(masked) if isinstance(value, tuple) else masked
+    return _redact_value(value)
 
 
 def redact_secrets(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:

@@ -152,3 +152,83 @@ def test_prose_about_basic_things_is_left_alone(stream: io.StringIO) -> None:
     structlog.get_logger("t").info("basic checks passed", detail="the basic flow works")
     (line,) = _lines(stream)
     assert (line["event"], line["detail"]) == ("basic checks passed", "the basic flow works")
+
+
+def test_secrets_inside_lists_are_masked(stream: io.StringIO) -> None:
+    structlog.get_logger("t").info(
+        "outbound",
+        urls=["postgresql://app:hunter2@db/tasks", "https://example.com/ok"],
+        headers=[("authorization", "Basic dXNlcjpodW50ZXIy"), ("accept", "*/*")],
+        raw=[(b"cookie", b"session=s3cr3t")],
+        nested=[{"token": "abc123"}, ["Bearer eyJhbGciOi.x.y"]],
+        pairs=({"password": "p4ss"},),
+    )
+    text = stream.getvalue()
+    (line,) = _lines(stream)
+    for secret in ("hunter2", "dXNlcjpodW50ZXIy", "s3cr3t", "abc123", "eyJhbGciOi", "p4ss"):
+        assert secret not in text, secret
+    assert line["urls"] == ["postgresql://app:***@db/tasks", "https://example.com/ok"]
+    assert line["headers"] == [["authorization", REDACTED], ["accept", "*/*"]]
+
+
+def test_lists_without_secrets_are_unchanged(stream: io.StringIO) -> None:
+    given = ["a", ("b", 2), [3, "c"]]
+    structlog.get_logger("t").info("plain", items=given, pair=("route", "/api/v1/tasks"))
+    (line,) = _lines(stream)
+    assert line["items"] == ["a", ["b", 2], [3, "c"]]
+    assert line["pair"] == ["route", "/api/v1/tasks"]
+    assert given == ["a", ("b", 2), [3, "c"]]
+
+
+def _raised(message: str, cause: str | None = None) -> BaseException:
+    try:
+        try:
+            if cause is not None:
+                raise ConnectionError(cause)
+        except ConnectionError as inner:
+            raise RuntimeError(message) from inner
+        raise RuntimeError(message)
+    except RuntimeError as error:
+        return error
+
+
+SECRET_MESSAGES = (
+    "cannot connect to postgresql+asyncpg://tasks:hunter2@db:5432/tasks",
+    "upstream refused Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln",
+    "proxy sent Basic dXNlcjpodW50ZXIy",
+)
+
+
+@pytest.mark.parametrize("message", SECRET_MESSAGES)
+def test_secrets_in_exception_messages_are_masked_without_the_redaction_step(
+    message: str,
+) -> None:
+    # Only the exception renderer and the JSON renderer: no redact_secrets at all, as if a
+    # processor list were reordered or the redaction step dropped.
+    from service.core.logging import _render_exception
+
+    buffer = io.StringIO()
+    structlog.configure(
+        processors=[_render_exception, structlog.processors.JSONRenderer()],
+        logger_factory=structlog.PrintLoggerFactory(buffer),
+        cache_logger_on_first_use=False,
+    )
+    try:
+        structlog.get_logger("t").error("failed", exc_info=_raised(message, cause=message))
+    finally:
+        configure_logging("INFO", "json")
+    text = buffer.getvalue()
+    assert "RuntimeError" in text and "caused by ConnectionError" in text
+    for secret in ("hunter2", "eyJhbGciOiJIUzI1NiJ9", "dXNlcjpodW50ZXIy"):
+        assert secret not in text
+
+
+def test_secrets_in_exception_messages_are_masked_in_the_full_pipeline(
+    stream: io.StringIO,
+) -> None:
+    for message in SECRET_MESSAGES:
+        structlog.get_logger("t").error("failed", exc_info=_raised(message, cause=message))
+    text = stream.getvalue()
+    assert text.count("RuntimeError") == len(SECRET_MESSAGES)
+    for secret in ("hunter2", "eyJhbGciOiJIUzI1NiJ9", "dXNlcjpodW50ZXIy"):
+        assert secret not in text
