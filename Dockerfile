@@ -78,7 +78,10 @@ COPY --from=builder /opt/venv /opt/venv
 COPY --from=builder --chown=65532:65532 /rootfs/run/tasks-api /run/tasks-api
 
 # PYTHONSAFEPATH: `python -m` does not put the working directory on sys.path.
+# ENVIRONMENT=production: a container started with only DATABASE_URL refuses to run without
+# a JWT_SECRET of its own, instead of accepting tokens signed with the public development key.
 ENV PATH="/opt/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
+    ENVIRONMENT=production \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PYTHONSAFEPATH=1 \

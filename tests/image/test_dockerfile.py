@@ -65,6 +65,8 @@ def contract_problems(text: str) -> list[str]:
             env |= dict(pair.partition("=")[::2] for pair in shlex.split(rest))
     if env.get("HOST") != "0.0.0.0":  # noqa: S104 - the container's own address
         problems.append("HOST is not 0.0.0.0")
+    if env.get("ENVIRONMENT") != "production":
+        problems.append(f"ENVIRONMENT is {env.get('ENVIRONMENT')!r}, not production")
     if env.get("PROMETHEUS_MULTIPROC_DIR") != "/run/tasks-api/metrics":
         problems.append("PROMETHEUS_MULTIPROC_DIR is not /run/tasks-api/metrics")
     if not env.get("PATH", "").startswith("/opt/venv/bin:"):
@@ -91,6 +93,13 @@ def test_contract_check_flags_missing_ports_and_a_shell_step() -> None:
     problems = contract_problems(text)
     assert "EXPOSE is '8000'" in problems
     assert "RUN in the runtime stage: the base has no shell" in problems
+
+
+@pytest.mark.parametrize("replacement", ["ENVIRONMENT=development", "TASKS_API_MODE=production"])
+def test_contract_check_flags_an_image_that_is_not_production(replacement: str) -> None:
+    text = DOCKERFILE.read_text().replace("ENVIRONMENT=production", replacement)
+    problems = contract_problems(text)
+    assert any(problem.startswith("ENVIRONMENT is") for problem in problems), problems
 
 
 def test_every_base_image_is_pinned_by_digest() -> None:

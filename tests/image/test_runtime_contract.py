@@ -13,6 +13,7 @@ import os
 import shlex
 import shutil
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -138,6 +139,31 @@ def test_image_declares_the_contract(stage: FinalStage) -> None:
     assert stage.cmd == ["serve"]
     assert stage.env["HOST"] == "0.0.0.0"  # noqa: S104 - the container's own address
     assert stage.env["PROMETHEUS_MULTIPROC_DIR"].startswith("/run/")
+    assert stage.env["ENVIRONMENT"] == "production"
+
+
+@pytest.mark.parametrize("secret", [None, "", "short"])
+def test_the_image_environment_refuses_to_serve_without_a_jwt_secret(
+    stage: FinalStage, tmp_path: Path, secret: str | None
+) -> None:
+    # `docker run -e DATABASE_URL=...` and nothing else: no development signing key.
+    env = {**stage.env, "PATH": os.environ["PATH"], "TMPDIR": str(tmp_path)}
+    env["DATABASE_URL"] = f"sqlite+aiosqlite:///{tmp_path}/tasks.db"
+    env["PROMETHEUS_MULTIPROC_DIR"] = str(tmp_path / "metrics")
+    if secret is not None:
+        env["JWT_SECRET"] = secret
+    result = subprocess.run(
+        [sys.executable, *stage.entrypoint[1:], *stage.cmd],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "JWT_SECRET" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 @pytest.mark.postgres
