@@ -7,7 +7,6 @@ from contextlib import asynccontextmanager
 
 import structlog
 from fastapi import FastAPI
-from starlette.middleware.cors import CORSMiddleware
 from starlette.middleware.gzip import GZipMiddleware
 
 from service import health
@@ -18,6 +17,7 @@ from service.core.lifecycle import ShutdownState, process_shutdown
 from service.core.logging import configure_logging
 from service.core.middleware import (
     BodyLimitMiddleware,
+    ProblemCORSMiddleware,
     RequestContextMiddleware,
     SecurityHeadersMiddleware,
 )
@@ -102,7 +102,7 @@ def create_app(settings: Settings | None = None, shutdown: ShutdownState | None 
     app.add_middleware(GZipMiddleware, minimum_size=1024)
     if settings.cors_origins:
         app.add_middleware(
-            CORSMiddleware,
+            ProblemCORSMiddleware,
             allow_origins=list(settings.cors_origins),
             allow_methods=["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
             allow_headers=[
@@ -111,6 +111,7 @@ def create_app(settings: Settings | None = None, shutdown: ShutdownState | None 
                 "Idempotency-Key",
                 "If-Match",
                 "If-None-Match",
+                "Prefer",
                 "X-Request-ID",
             ],
             expose_headers=[
@@ -120,11 +121,15 @@ def create_app(settings: Settings | None = None, shutdown: ShutdownState | None 
                 "X-Request-ID",
                 "Idempotency-Replayed",
                 "Retry-After",
+                "WWW-Authenticate",
                 "X-Drill",
             ],
             max_age=600,
         )
-    app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(
+        SecurityHeadersMiddleware,
+        hsts_max_age=settings.hsts_max_age_seconds if settings.hsts_enabled else None,
+    )
     app.add_middleware(telemetry.SpanErrorMiddleware)
     app.add_middleware(RequestContextMiddleware)
     # Telemetry: Prometheus HTTP metrics and the OpenTelemetry server span, outermost.

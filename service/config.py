@@ -142,6 +142,12 @@ class Settings(MigrationSettings):
     # Peers whose X-Forwarded-For / X-Forwarded-Proto are believed (addresses or CIDR
     # networks, comma separated, or *); none by default.
     forwarded_allow_ips: str = ""
+    # API requests in flight per worker beyond which new ones are shed (503 + Retry-After);
+    # unset: half of DB_POOL_SIZE (see in_flight_limit).
+    max_in_flight: int | None = Field(default=None, ge=1, le=10_000)
+    # Strict-Transport-Security on every answer, where TLS ends in front of the service.
+    hsts_enabled: bool = False
+    hsts_max_age_seconds: int = Field(default=31_536_000, ge=0, le=63_072_000)
 
     @field_validator("cors_origins", mode="before")
     @classmethod
@@ -197,6 +203,17 @@ class Settings(MigrationSettings):
     def docs(self) -> bool:
         """Whether /docs and /openapi.json are served."""
         return self.is_development if self.docs_enabled is None else self.docs_enabled
+
+    @property
+    def in_flight_limit(self) -> int:
+        """API requests a worker serves at once before it sheds new ones.
+
+        By default half the pool: a worker is one event loop on one core, and a few
+        requests in flight keep it busy (each waits for the database only briefly); more
+        only queue, holding connections, and time out in their clients. Every admitted
+        request finds a pooled connection at once, with room left for readiness checks.
+        """
+        return self.max_in_flight or max(1, self.db_pool_size // 2)
 
     @property
     def jwt_key(self) -> str:

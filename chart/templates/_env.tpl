@@ -41,6 +41,11 @@ REQUEST_BODY_LIMIT_BYTES: {{ $c.requestBodyLimitBytes | toString | quote }}
 REQUEST_HEADER_LIMIT_BYTES: {{ $c.requestHeaderLimitBytes | toString | quote }}
 REQUEST_HEADER_COUNT_LIMIT: {{ $c.requestHeaderCountLimit | toString | quote }}
 FORWARDED_ALLOW_IPS: {{ $c.forwardedAllowIps | quote }}
+{{- if not (kindIs "invalid" $c.maxInFlight) }}
+MAX_IN_FLIGHT: {{ $c.maxInFlight | toString | quote }}
+{{- end }}
+HSTS_ENABLED: {{ $c.hstsEnabled | toString | quote }}
+HSTS_MAX_AGE_SECONDS: {{ $c.hstsMaxAgeSeconds | toString | quote }}
 PASSWORD_HASH_CONCURRENCY: {{ $c.passwordHashConcurrency | toString | quote }}
 PASSWORD_HASH_MAX_WAITING: {{ $c.passwordHashMaxWaiting | toString | quote }}
 LOGIN_MAX_FAILURES_PER_ACCOUNT_ADDRESS: {{ $c.loginMaxFailuresPerAccountAddress | toString | quote }}

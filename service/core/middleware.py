@@ -9,12 +9,14 @@ from typing import Any
 
 import structlog
 from prometheus_fastapi_instrumentator.routing import get_route_name
-from starlette.datastructures import MutableHeaders
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.core.errors import PayloadTooLarge
-from service.core.problem import send_problem
+from service.core.problem import PROBLEM_JSON, problem_body, request_id_of, send_problem
 
 REQUEST_ID_HEADER = "x-request-id"
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:+=/-]{1,128}$")
@@ -117,11 +119,18 @@ class RequestContextMiddleware:
 
 
 class SecurityHeadersMiddleware:
-    """Security headers on every response; API responses are no-store unless they carry an ETag."""
+    """Security headers on every response; API responses are no-store unless they carry an ETag.
 
-    def __init__(self, app: ASGIApp, api_prefix: str = "/api/") -> None:
+    With `hsts_max_age`, also Strict-Transport-Security: for deployments whose TLS ends
+    in front of the service (browsers honour it only over HTTPS).
+    """
+
+    def __init__(
+        self, app: ASGIApp, api_prefix: str = "/api/", hsts_max_age: int | None = None
+    ) -> None:
         self.app = app
         self.api_prefix = api_prefix
+        self.hsts = None if hsts_max_age is None else f"max-age={hsts_max_age}"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -135,6 +144,8 @@ class SecurityHeadersMiddleware:
                 headers.setdefault("X-Content-Type-Options", "nosniff")
                 headers.setdefault("X-Frame-Options", "DENY")
                 headers.setdefault("Referrer-Policy", "no-referrer")
+                if self.hsts is not None:
+                    headers.setdefault("Strict-Transport-Security", self.hsts)
                 if message["status"] < 400 and is_api and "etag" in headers:
                     # A representation with a validator: caches may keep it for this user
                     # but must revalidate (If-None-Match) before every use.
@@ -144,6 +155,40 @@ class SecurityHeadersMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+class ProblemCORSMiddleware(CORSMiddleware):
+    """Starlette's CORS, with refused preflights answered as problem+json (not text/plain)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope.get("method") == "OPTIONS":
+            headers = Headers(scope=scope)
+            if "origin" in headers and "access-control-request-method" in headers:
+                response = self.preflight_response(request_headers=headers)
+                if response.status_code == 400:
+                    response = _cors_problem(scope, response)
+                await response(scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
+
+
+def _cors_problem(scope: Scope, refused: Response) -> Response:
+    # Starlette names what it refused: "Disallowed CORS origin, method, headers".
+    refused_parts = bytes(refused.body).decode().removeprefix("Disallowed CORS ")
+    body = problem_body(
+        status=400,
+        code="cors_rejected",
+        title="CORS Request Rejected",
+        detail=f"The CORS preflight is refused: {refused_parts} not allowed.",
+        instance=scope.get("path", ""),
+        request_id=request_id_of(scope),
+    )
+    kept = {
+        name: value
+        for name, value in refused.headers.items()
+        if name not in {"content-type", "content-length"}
+    }
+    return JSONResponse(body, status_code=400, headers=kept, media_type=PROBLEM_JSON)
 
 
 class BodyLimitMiddleware:

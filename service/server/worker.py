@@ -72,7 +72,9 @@ class DrainingUvicornWorker(UvicornWorker):  # type: ignore[misc]
         server.drain_delay = getattr(settings, "drain_delay_seconds", server.drain_delay)
         if isinstance(settings, Settings):
             self.config.http = header_limited_protocol(
-                settings.request_header_limit_bytes, settings.request_header_count_limit
+                settings.request_header_limit_bytes,
+                settings.request_header_count_limit,
+                settings.in_flight_limit,
             )
         # gunicorn's quick shutdown (SIGINT/SIGQUIT to the master) sends SIGQUIT: stop the
         # server at once. uvicorn-worker's own handler only flags the gunicorn worker,

@@ -47,6 +47,11 @@ HTTP_DURATION = Histogram(
     ("method", "handler"),
     buckets=HTTP_BUCKETS,
 )
+HTTP_REQUESTS_SHED = Counter(
+    "tasks_api_http_requests_shed",
+    "API requests answered 503 + Retry-After at once: MAX_IN_FLIGHT were in flight "
+    "(answered before the application, so not in http_requests_total).",
+)
 HTTP_IN_PROGRESS = Gauge(
     "http_requests_inprogress",
     "HTTP requests being served, by method and route template.",

@@ -109,8 +109,62 @@ async def test_cors_refuses_other_origins(http: httpx.AsyncClient) -> None:
         "/api/v1/tasks",
         headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"},
     )
-    assert response.status_code == 400
+    problem = assert_problem(response, 400, "cors_rejected")
+    assert "origin" in problem["detail"]
+    assert problem["instance"] == "/api/v1/tasks"
     assert "access-control-allow-origin" not in response.headers
+
+
+async def test_cors_refuses_unknown_methods_and_headers_as_problems(
+    http: httpx.AsyncClient,
+) -> None:
+    method = await http.options(
+        "/api/v1/tasks",
+        headers={"Origin": "https://ui.example", "Access-Control-Request-Method": "PUT"},
+    )
+    header = await http.options(
+        "/api/v1/tasks",
+        headers={
+            "Origin": "https://ui.example",
+            "Access-Control-Request-Method": "GET",
+            "Access-Control-Request-Headers": "X-Secret-Thing",
+        },
+    )
+    assert "method" in assert_problem(method, 400, "cors_rejected")["detail"]
+    assert "headers" in assert_problem(header, 400, "cors_rejected")["detail"]
+
+
+async def test_cors_preflight_accepts_prefer(http: httpx.AsyncClient) -> None:
+    response = await http.options(
+        "/api/v1/tasks",
+        headers={
+            "Origin": "https://ui.example",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "prefer, idempotency-key, content-type",
+        },
+    )
+    assert response.status_code == 200
+    assert "prefer" in response.headers["access-control-allow-headers"].lower()
+
+
+async def test_cors_exposes_www_authenticate(http: httpx.AsyncClient) -> None:
+    response = await http.get("/api/v1/users/me", headers={"Origin": "https://ui.example"})
+    assert response.status_code == 401
+    exposed = response.headers["access-control-expose-headers"].lower()
+    assert "www-authenticate" in exposed
+    assert "www-authenticate" in response.headers
+
+
+async def test_no_hsts_by_default(http: httpx.AsyncClient) -> None:
+    assert "strict-transport-security" not in (await http.get("/healthz")).headers
+
+
+async def test_hsts_when_enabled_on_every_answer(settings: Settings) -> None:
+    tuned = settings.model_copy(update={"hsts_enabled": True, "hsts_max_age_seconds": 600})
+    async with started(new_app(tuned)) as app, asgi_client(app) as client:
+        answers = [await client.get("/healthz"), await client.get("/api/v1/users/me")]
+    for answer in answers:
+        assert answer.headers["strict-transport-security"] == "max-age=600"
 
 
 async def test_no_cors_headers_by_default(client: httpx.AsyncClient) -> None:

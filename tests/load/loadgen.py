@@ -46,9 +46,18 @@ class RunResult:
         """Requests per second of the run."""
         return self.requests / self.seconds if self.seconds else 0.0
 
+    @property
+    def success_rps(self) -> float:
+        """Answers per second that were not errors (a shed 503 is an error, not capacity)."""
+        good = self.requests - self.error_kinds.get("status", 0)
+        return good / self.seconds if self.seconds else 0.0
+
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form, with the derived requests/s."""
-        return asdict(self) | {"rps": round(self.rps, 1)}
+        return asdict(self) | {
+            "rps": round(self.rps, 1),
+            "success_rps": round(self.success_rps, 1),
+        }
 
 
 def find_wrk() -> str | None:

@@ -338,8 +338,10 @@ def run_overload(
         target=target.name,
         round_number=0,
     )
-    rate = settings.factor * peak.rps
-    log(f"overload: closed-loop peak {peak.rps:.0f} req/s, offering {rate:.0f} req/s")
+    # The sustainable rate is what the service answers successfully: with shedding, wrk's
+    # connections beyond the bound get quick 503s that are no capacity at all.
+    rate = settings.factor * peak.success_rps
+    log(f"overload: closed-loop peak {peak.success_rps:.0f} req/s, offering {rate:.0f} req/s")
     token_file = out / "overload-token.txt"
     token_file.write_text(token)
     token_file.chmod(0o600)
@@ -358,7 +360,7 @@ def run_overload(
         token_file.unlink()
     log(f"overload: queue drained {wait_idle(target):.1f} s after the generator stopped")
     summary = summarise_outcomes(
-        outcomes, duration=settings.duration, planned_rps=rate, peak_rps=peak.rps
+        outcomes, duration=settings.duration, planned_rps=rate, peak_rps=peak.success_rps
     )
     ids = created_ids(outcomes)
     created = sum(1 for o in outcomes if o.status == 201)
