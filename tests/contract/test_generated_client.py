@@ -26,6 +26,8 @@ FOREIGN_PROBLEM = {"type": "about:blank", "title": "Bad Gateway", "status": 502}
 STEPS = [
     "register",
     "login",
+    "refresh-grant",
+    "wrong-password",
     "create-idempotent",
     "replay",
     "create-without-key",

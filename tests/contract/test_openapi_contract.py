@@ -23,9 +23,11 @@ MAX_EXAMPLES = int(os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "25"))
 # Idempotency-Key with another body is a 422 by contract; a cursor of the right shape
 # whose HMAC signature does not verify is a 422 `invalid_cursor`; a password on the
 # shipped list of common passwords (generators like "000000000000") is a 422 that only
-# the description states (20,000 entries do not belong in the document).
+# the description states (20,000 entries do not belong in the document); credentials
+# or a refresh token the service never issued are a 400 `invalid_grant` (RFC 6749).
 STATE_DEPENDENT_REJECTIONS: dict[str, list[str]] = {
     "createUser": ["422"],
+    "issueToken": ["400"],
     "createTask": ["422"],
     "listTasks": ["422"],
     "updateTask": ["412"],

@@ -17,6 +17,7 @@ from service.dependencies import ReadSessionDep, SettingsDep, WriteSessionDep, w
 from service.domains.users import service as users_service
 from service.domains.users.errors import InvalidCredentialsError, RefreshTokenReusedError
 from service.domains.users.models import User
+from service.domains.users.oauth import ReusedGrantError
 
 
 async def access_claims(
@@ -62,9 +63,9 @@ WritingUser = Annotated[User, Depends(_user_in_write_session)]
 # although the answer is a 401: these sessions also commit when the endpoint raises that.
 LoginSession = Annotated[
     WriteSession,
-    Depends(write_session(commit_on=(InvalidCredentialsError,)), scope="function"),
+    Depends(write_session(commit_on=(InvalidCredentialsError, ReusedGrantError)), scope="function"),
 ]
-"""The write session of a login: kept when the credentials are refused."""
+"""The write session of the token endpoint: kept when credentials or a reused token are refused."""
 RefreshSession = Annotated[
     WriteSession,
     Depends(write_session(commit_on=(RefreshTokenReusedError,)), scope="function"),

@@ -6,7 +6,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from service.core.errors import AppError
-from service.core.security import BEARER_CHALLENGE, InvalidTokenError
+from service.core.security import InvalidTokenError
+from service.domains.users.oauth import OAuthError
 
 
 class EmailTakenError(AppError):
@@ -17,24 +18,25 @@ class EmailTakenError(AppError):
     title = "E-mail Taken"
 
 
-class InvalidCredentialsError(AppError):
-    """Unknown e-mail or wrong password; both give the same answer."""
+class InvalidCredentialsError(OAuthError):
+    """Unknown e-mail or wrong password; both give the same answer (RFC 6749 `invalid_grant`)."""
 
-    status = 401
+    status = 400
     code = "invalid_credentials"
     title = "Invalid Credentials"
+    error = "invalid_grant"
 
     def __init__(self, headers: Mapping[str, str] | None = None, **kwargs: Any) -> None:
-        headers = {"WWW-Authenticate": BEARER_CHALLENGE, **(headers or {})}
         super().__init__("The e-mail or password is incorrect.", headers=headers, **kwargs)
 
 
-class TooManyAttemptsError(AppError):
+class TooManyAttemptsError(OAuthError):
     """Too many failed logins for this e-mail or from this address within the window."""
 
     status = 429
     code = "too_many_attempts"
     title = "Too Many Attempts"
+    error = "invalid_grant"
 
     def __init__(self, retry_after_seconds: int, headers: Mapping[str, str] | None = None) -> None:
         super().__init__(

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends, Request, Response, status
-from fastapi.security import OAuth2PasswordRequestForm
+from fastapi import APIRouter, Request, Response, status
 
 from service.core.openapi import (
     BEARER_CHALLENGE_HEADER,
@@ -15,6 +12,7 @@ from service.core.openapi import (
     with_headers,
 )
 from service.dependencies import SettingsDep, WriteSessionDep
+from service.domains.users import grants
 from service.domains.users import service as users_service
 from service.domains.users.dependencies import (
     ClientAddress,
@@ -22,7 +20,9 @@ from service.domains.users.dependencies import (
     ReadingUser,
     RefreshSession,
 )
+from service.domains.users.oauth import CLIENT_CHALLENGE, oauth_problem_responses
 from service.domains.users.schemas import RefreshRequest, TokenPair, UserCreate, UserOut
+from service.domains.users.token_request import TOKEN_REQUEST_BODY, TokenRequestDep
 
 router = APIRouter()
 
@@ -34,6 +34,14 @@ _RATE_LIMIT_HEADERS = {
         'The login limits, e.g. `"login";q=10;w=900, "login-address";q=100;w=900`.'
     ),
     "RateLimit": header('What is left of each, e.g. `"login";r=9;t=840, ...` (t: seconds).'),
+}
+# Password grants only: a refresh grant or a malformed request counts toward no limit.
+_PASSWORD_GRANT_HEADERS = {
+    name: {**declared, "required": False} for name, declared in _RATE_LIMIT_HEADERS.items()
+}
+_TOKEN_HEADERS = {
+    "Cache-Control": header("`no-store`: no cache keeps tokens (RFC 6749 §5.1)."),
+    "Pragma": header("`no-cache`, for HTTP/1.0 caches."),
 }
 
 
@@ -85,43 +93,46 @@ async def get_current_user(user: ReadingUser) -> UserOut:
     name="issueToken",
     operation_id="issueToken",
     tags=["auth"],
-    summary="Log in (OAuth2 password grant)",
+    summary="Log in or refresh (OAuth2 token endpoint)",
     description=(
-        "Form fields `username` (the e-mail) and `password`. Returns a bearer access token "
-        "and a single-use refresh token. Unknown e-mail and wrong password give the same "
-        "401. Failed logins are limited within 15 minutes per e-mail and client address "
-        "(10 by default, with a doubling back-off after half of them), per client address "
-        "(100) and per e-mail from any address (200); beyond, 429 with `Retry-After`. "
-        "`RateLimit-Policy` and `RateLimit` describe the first two. 503 with `Retry-After` "
-        "when the server is busy with other logins."
+        "RFC 6749 token endpoint. `grant_type=password` (the default when left out) with "
+        "`username` (the e-mail) and `password` returns a bearer access token and a "
+        "single-use refresh token; `grant_type=refresh_token` with `refresh_token` rotates "
+        "it like `POST /api/v1/auth/refresh`. Errors are problem+json documents that also "
+        "carry RFC 6749 §5.2 `error` and `error_description`: unknown e-mail and wrong "
+        "password give the same 400 `invalid_grant`. Failed logins are limited within 15 "
+        "minutes per e-mail and client address (10 by default, with a doubling back-off "
+        "after half of them), per client address (100) and per e-mail from any address "
+        "(200); beyond, 429 with `Retry-After`. `RateLimit-Policy` and `RateLimit` describe "
+        "the first two. 503 with `Retry-After` when the server is busy with other logins. "
+        "Successful answers are `Cache-Control: no-store`."
     ),
     response_model=TokenPair,
     responses=with_headers(
-        problem_responses(400, 401, 422, 429, 503),
+        {**oauth_problem_responses(400, 401, 429), **problem_responses(503)},
         {
-            **_AUTH_HEADERS,
-            200: _RATE_LIMIT_HEADERS,
-            401: {**BEARER_CHALLENGE_HEADER, **_RATE_LIMIT_HEADERS},
+            200: {**_TOKEN_HEADERS, **_PASSWORD_GRANT_HEADERS},
+            400: _PASSWORD_GRANT_HEADERS,
+            401: {"WWW-Authenticate": header(f"The client challenge, `{CLIENT_CHALLENGE}`.")},
             429: {**RETRY_AFTER_HEADER, **_RATE_LIMIT_HEADERS},
+            503: RETRY_AFTER_HEADER,
         },
     ),
+    openapi_extra=TOKEN_REQUEST_BODY,
 )
 async def issue_token(
-    form: Annotated[OAuth2PasswordRequestForm, Depends()],
+    grant: TokenRequestDep,
     session: LoginSession,
     settings: SettingsDep,
     client: ClientAddress,
     response: Response,
 ) -> TokenPair:
-    """Exchange e-mail and password for a token pair."""
-    login = await users_service.issue_tokens(
-        session=session,
-        settings=settings,
-        username=form.username,
-        password=form.password,
-        client=client,
+    """Exchange e-mail and password, or a refresh token, for a token pair."""
+    login = await grants.grant_tokens(
+        session=session, settings=settings, grant=grant, client=client
     )
     response.headers.update(login.headers)
+    _never_stored(response)
     return login.tokens
 
 
@@ -136,12 +147,26 @@ async def issue_token(
         "a used one answers 401 and revokes every token of that login."
     ),
     response_model=TokenPair,
-    responses=with_headers(problem_responses(400, 401, 422, 503), _AUTH_HEADERS),
+    responses=with_headers(
+        problem_responses(400, 401, 422, 503), {**_AUTH_HEADERS, 200: _TOKEN_HEADERS}
+    ),
 )
 async def refresh_token(
-    payload: RefreshRequest, session: RefreshSession, settings: SettingsDep, client: ClientAddress
+    payload: RefreshRequest,
+    session: RefreshSession,
+    settings: SettingsDep,
+    client: ClientAddress,
+    response: Response,
 ) -> TokenPair:
     """Exchange a refresh token for a new token pair."""
-    return await users_service.refresh_tokens(
+    pair = await users_service.refresh_tokens(
         session=session, settings=settings, refresh_token=payload.refresh_token, client=client
     )
+    _never_stored(response)
+    return pair
+
+
+def _never_stored(response: Response) -> None:
+    # RFC 6749 §5.1: a response with tokens must not be stored by any cache.
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Pragma"] = "no-cache"

@@ -18,7 +18,9 @@ from tasks_api_client.api.auth import issue_token
 from tasks_api_client.api.tasks import create_task, delete_task, get_task, list_tasks, update_task
 from tasks_api_client.api.users import create_user
 from tasks_api_client.models import (
-    BodyIssueToken,
+    IssueTokenPasswordGrant,
+    IssueTokenRefreshTokenGrant,
+    IssueTokenRefreshTokenGrantGrantType,
     Problem,
     TaskCreate,
     TaskOut,
@@ -26,6 +28,8 @@ from tasks_api_client.models import (
     TaskStatus,
     TaskUpdate,
     TokenPair,
+    TokenProblem,
+    TokenProblemError,
     UserCreate,
     UserOut,
 )
@@ -42,6 +46,14 @@ def expect(response: Response[Problem | T], status: HTTPStatus, kind: type[T]) -
     parsed = response.parsed
     if response.status_code != status or not isinstance(parsed, kind):
         raise AssertionError(f"expected {status} {kind.__name__}: {response.status_code} {parsed}")
+    return parsed
+
+
+def expect_token(response: Response[Problem | TokenPair | TokenProblem]) -> TokenPair:
+    """The token pair of a successful token endpoint answer."""
+    parsed = response.parsed
+    if response.status_code != HTTPStatus.OK or not isinstance(parsed, TokenPair):
+        raise AssertionError(f"expected 200 TokenPair: {response.status_code} {parsed}")
     return parsed
 
 
@@ -72,14 +84,27 @@ def main(base_url: str, foreign_url: str) -> None:
             UserOut,
         )
         step("register", user.id)
-        tokens = expect(
+        tokens = expect_token(
             issue_token.sync_detailed(
-                client=anonymous, body=BodyIssueToken(username=email, password=PASSWORD)
-            ),
-            HTTPStatus.OK,
-            TokenPair,
+                client=anonymous, body=IssueTokenPasswordGrant(username=email, password=PASSWORD)
+            )
         )
         step("login", tokens.token_type)
+        refresh = IssueTokenRefreshTokenGrant(
+            grant_type=IssueTokenRefreshTokenGrantGrantType.REFRESH_TOKEN,
+            refresh_token=tokens.refresh_token,
+        )
+        tokens = expect_token(issue_token.sync_detailed(client=anonymous, body=refresh))
+        step("refresh-grant", tokens.token_type)
+        refused = issue_token.sync_detailed(
+            client=anonymous, body=IssueTokenPasswordGrant(username=email, password="not it at all")
+        )
+        problem = refused.parsed
+        if refused.status_code != HTTPStatus.BAD_REQUEST or not isinstance(problem, TokenProblem):
+            raise AssertionError(f"expected a 400 TokenProblem: {refused.status_code} {problem}")
+        if problem.error is not TokenProblemError.INVALID_GRANT:
+            raise AssertionError(f"expected invalid_grant: {problem.error}")
+        step("wrong-password", problem.error.value)
 
     with AuthenticatedClient(base_url=base_url, token=tokens.access_token) as client:
         run_tasks(client)

@@ -49,11 +49,11 @@ async def login_from(
 async def fail_times(
     client: httpx.AsyncClient, app: FastAPI, email: str, clock: Clock, times: int
 ) -> None:
-    """Fail `times` logins for the e-mail, one clock step apart; each must be a 401."""
+    """Fail `times` logins for the e-mail, one clock step apart; each must be a 400."""
     for _ in range(times):
         clock.advance()
         response = await login_from(client, app, email, WRONG)
-        assert response.status_code == 401, response.text
+        assert response.status_code == 400, response.text
 
 
 async def seed_failures(

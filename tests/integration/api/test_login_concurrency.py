@@ -63,7 +63,7 @@ async def test_concurrent_guesses_at_the_limit_get_one_try(
             *(login_from(client, limited_app, email, WRONG) for _ in range(CONCURRENT_GUESSES))
         )
 
-    assert Counter(r.status_code for r in guesses) == {401: 1, 429: CONCURRENT_GUESSES - 1}
+    assert Counter(r.status_code for r in guesses) == {400: 1, 429: CONCURRENT_GUESSES - 1}
     async with app_state(limited_app).database.read_sessions() as session:
         stored = await session.scalar(
             select(func.count()).where(LoginAttempt.email_normalized == email)

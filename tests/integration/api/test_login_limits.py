@@ -109,13 +109,13 @@ async def test_backoff_doubles_after_half_of_the_limit(
     client: httpx.AsyncClient, app: FastAPI, alice: LoggedIn, clock: Clock
 ) -> None:
     for _ in range(5):
-        assert (await login_from(client, app, alice.email, WRONG)).status_code == 401
+        assert (await login_from(client, app, alice.email, WRONG)).status_code == 400
     for wait in (1, 2, 4):
         early = await login_from(client, app, alice.email)
         assert_problem(early, 429, "too_many_attempts")
         assert early.headers["retry-after"] == str(wait)
         clock.advance(timedelta(seconds=wait))
-        assert (await login_from(client, app, alice.email, WRONG)).status_code == 401
+        assert (await login_from(client, app, alice.email, WRONG)).status_code == 400
 
 
 async def test_the_limit_lifts_when_the_window_passes(
@@ -160,7 +160,7 @@ async def test_one_address_is_limited_across_emails(
         fresh = unique_email("spray")
         assert_problem(await login_from(sprayer, app, fresh, WRONG), 429, "too_many_attempts")
         # The same e-mail from another address is only a wrong password.
-        assert_problem(await login_from(other, app, fresh, WRONG), 401, "invalid_credentials")
+        assert_problem(await login_from(other, app, fresh, WRONG), 400, "invalid_credentials")
 
 
 async def test_the_per_email_ceiling_holds_across_addresses(
@@ -204,7 +204,7 @@ async def test_a_wrong_password_spends_one_unit_of_each_limit(
 
     response = await login_from(client, app, alice.email, WRONG)
 
-    assert_problem(response, 401, "invalid_credentials")
+    assert_problem(response, 400, "invalid_credentials")
     # Two failures; the quota comes back when the first (61 s ago) leaves the window.
     assert _ratelimit(response) == (POLICY, '"login";r=8;t=839, "login-address";r=98;t=839')
 

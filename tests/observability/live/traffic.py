@@ -43,7 +43,7 @@ def api_round(traffic: Traffic) -> None:
     traffic.call("POST", "/api/v1/users", "/api/v1/users", 409, json=credentials)
     token_path = "/api/v1/auth/token"
     traffic.call(
-        "POST", token_path, token_path, 401, data={"username": email, "password": "wrong-pass-1"}
+        "POST", token_path, token_path, 400, data={"username": email, "password": "wrong-pass-1"}
     )
     token = traffic.call(
         "POST", token_path, token_path, 200, data={"username": email, "password": PASSWORD}
