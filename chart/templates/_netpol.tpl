@@ -44,6 +44,32 @@ NetworkPolicy egress rule to PostgreSQL (CIDRs and/or peers).
     {{- toYaml . | nindent 4 }}
     {{- end }}
   ports:
-    - port: {{ $db.port }}
+    {{- range (include "tasks-api.databasePorts" . | fromJsonArray) }}
+    - port: {{ . }}
       protocol: TCP
+    {{- end }}
+{{- end -}}
+
+{{/*
+The database ports the policies open: port and extraPorts. Rendering fails when a
+database URL of the chart's Secret names a port that is not among them (the pods
+could not reach their database under the policy).
+*/}}
+{{- define "tasks-api.databasePorts" -}}
+{{- $db := .Values.networkPolicy.egress.database -}}
+{{- $ports := list -}}
+{{- range prepend ($db.extraPorts | default list) $db.port -}}
+{{- $ports = append $ports (int .) -}}
+{{- end -}}
+{{- $ports = uniq $ports -}}
+{{- range $name, $url := dict "secret.databaseUrl" .Values.secret.databaseUrl "secret.migrationDatabaseUrl" .Values.secret.migrationDatabaseUrl -}}
+{{- if $url -}}
+{{- $found := regexFind ":[0-9]+$" (urlParse $url).host | trimPrefix ":" -}}
+{{- $port := $found | default "5432" | atoi -}}
+{{- if not (has $port $ports) -}}
+{{- fail (printf "networkPolicy.egress.database: %s uses port %d, which the policy does not open (port %v, extraPorts %v): add it to networkPolicy.egress.database.extraPorts" $name $port $db.port ($db.extraPorts | default list)) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- toJson $ports -}}
 {{- end -}}

@@ -44,7 +44,8 @@ def test_http_port_admits_only_the_configured_sources(production_objects: list[M
 def test_egress_reaches_dns_database_and_otlp_only(production_objects: list[Manifest]) -> None:
     egress = _policy(production_objects)["egress"]
     ports = [sorted((p["port"], p["protocol"]) for p in rule["ports"]) for rule in egress]
-    assert ports == [[(53, "TCP"), (53, "UDP")], [(5432, "TCP")], [(4318, "TCP")]]
+    # The API goes through PgBouncer (6432), migrations straight to PostgreSQL (5432).
+    assert ports == [[(53, "TCP"), (53, "UDP")], [(5432, "TCP"), (6432, "TCP")], [(4318, "TCP")]]
     assert egress[1]["to"] == [{"ipBlock": {"cidr": "10.20.0.0/16"}}]
     assert _policy(production_objects)["policyTypes"] == ["Ingress", "Egress"]
 
