@@ -73,6 +73,21 @@ def ensure_multiprocess_metrics() -> None:
         )
 
 
+def install_fork_aware_values() -> None:
+    """Store the workers' metric values with a fork hook instead of a pid check per access.
+
+    Must run before the first metric value is created and before the fork; the
+    files, keys and values are prometheus_client's (see
+    service.telemetry.multiprocess_values).
+    """
+    from prometheus_client import values
+
+    from service.telemetry.multiprocess_values import fork_aware_value_class
+
+    if not getattr(values.ValueClass, "fork_aware", False):
+        values.ValueClass = fork_aware_value_class()
+
+
 # Third-party packages every worker imports. Not the service's own modules: those
 # create metric values, which must belong to the workers, not to the master.
 PRELOADED_MODULES = (
@@ -112,6 +127,7 @@ def serve(settings: Settings) -> int:
     # First of all: nothing may import prometheus_client before this is set.
     metrics_dir = prepare_multiprocess_dir()
     ensure_multiprocess_metrics()
+    install_fork_aware_values()
     if is_embedded(settings):
         # The one branch on the database that stays here: in embedded mode nobody else
         # will migrate the local SQLite file; on PostgreSQL `tasks-api migrate` does.
