@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
@@ -11,11 +12,9 @@ from fastapi.routing import APIRoute, APIRouter
 from opentelemetry import trace
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 from opentelemetry.trace import Status, StatusCode
-from prometheus_fastapi_instrumentator.metrics import Info
-from prometheus_fastapi_instrumentator.middleware import PrometheusInstrumentatorMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.core.logging import format_exception
 from service.core.middleware import route_template
@@ -32,42 +31,49 @@ SLI_ERROR_STATUSES = ("500", "503")
 ExceptionHandler = Callable[[Request, Exception], Response | Awaitable[Response]]
 
 
-def _record_request(info: Info) -> None:
-    handler = info.modified_handler
-    metrics.HTTP_REQUESTS.labels(
-        method=info.method, status=info.modified_status, handler=handler
-    ).inc()
-    metrics.HTTP_DURATION.labels(method=info.method, handler=handler).observe(
-        info.modified_duration
-    )
-
-
-class HttpMetricsMiddleware(PrometheusInstrumentatorMiddleware):
-    """prometheus-fastapi-instrumentator's middleware on the tasks-api metric objects.
+class HttpMetricsMiddleware:
+    """Prometheus HTTP metrics of every request that matches a route: count, duration, in flight.
 
     Labels are route templates and exact status codes; requests that match no
-    route are not recorded (a scan of random paths must not create series).
+    route are not recorded (a scan of random paths must not create series),
+    nor are the probes and /metrics. The series and their meaning are those of
+    prometheus-fastapi-instrumentator's middleware, which this replaces: the
+    duration runs from before route matching to the end of the response body,
+    and a request whose app raises before answering counts as a 500.
     """
 
     def __init__(self, app: ASGIApp) -> None:
-        super().__init__(
-            app,
-            should_group_status_codes=False,
-            should_ignore_untemplated=True,
-            excluded_handlers=[f"^{path}$" for path in UNOBSERVED_PATHS],
-            instrumentations=[_record_request],
-        )
-        # The library would register a new in-progress gauge for every app it
-        # instruments; the default registry refuses the second one, and tests
-        # build many apps. The gauge is defined once in service.telemetry.metrics.
-        self.should_instrument_requests_inprogress = True
-        self.inprogress_labels = True
-        self.inprogress = metrics.HTTP_IN_PROGRESS
+        self.app = app
 
-    def _get_handler(self, request: Request) -> tuple[str, bool]:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
         # The same (cached) route template as the access line.
-        template = route_template(request.scope)
-        return (template, True) if template else (request.url.path, False)
+        handler = route_template(scope)
+        if not handler or handler in UNOBSERVED_PATHS:
+            await self.app(scope, receive, send)
+            return
+        method: str = scope["method"]
+        in_progress = metrics.HTTP_IN_PROGRESS.labels(method, handler)
+        in_progress.inc()
+        status = 500
+
+        async def send_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            in_progress.dec()
+            metrics.HTTP_REQUESTS.labels(method, str(status), handler).inc()
+            metrics.HTTP_DURATION.labels(method, handler).observe(
+                max(time.perf_counter() - started, 0.0)
+            )
 
 
 def initialise_request_series(routers: Iterable[APIRouter], prefix: str) -> None:
