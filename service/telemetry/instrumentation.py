@@ -40,6 +40,7 @@ from service.telemetry.http import (
     initialise_request_series,
     record_handled_server_errors,
 )
+from service.telemetry.statement_spans import take_over_statement_spans
 
 log = structlog.get_logger("service.telemetry")
 
@@ -111,9 +112,11 @@ def start_worker(settings: Settings, engine: AsyncEngine) -> None:
     # event API; the live tests check the database spans it produces.
     # Its pool usage metric repeats tasks_api_db_pool_*: measured only when exported.
     meter_provider = None if "metrics" in providers.exporting else NoOpMeterProvider()
-    instrumentor.instrument(
+    engine_tracer = instrumentor.instrument(
         engine=engine.sync_engine, skip_dep_check=True, meter_provider=meter_provider
     )
+    # The same statement spans, their names and attributes derived once per statement.
+    take_over_statement_spans(engine_tracer, engine.sync_engine)
 
 
 def stop_worker() -> None:
