@@ -7,9 +7,11 @@ client reads `error` and `error_description`, a problem+json client reads `type`
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from collections.abc import Callable
+from typing import Any, ClassVar, Literal, cast
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
+from pydantic.config import JsonDict
 
 from service.core.errors import AppError
 from service.core.problem import PROBLEM_JSON, Absent, Problem
@@ -73,8 +75,18 @@ class ReusedGrantError(InvalidGrantError):
     """The refresh token was used before; its family and the user's access tokens are revoked."""
 
 
+def _requires_error(schema: JsonDict) -> None:
+    # Problem's own rule (no member required, no `null` defaults), then §5.2's: `error`.
+    problem_rule = Problem.model_config.get("json_schema_extra")
+    if callable(problem_rule):
+        cast(Callable[[JsonDict], None], problem_rule)(schema)
+    schema["required"] = ["error"]
+
+
 class TokenProblem(Problem):
     """A problem of the token endpoint: also an RFC 6749 §5.2 error response."""
+
+    model_config = ConfigDict(extra="allow", json_schema_extra=_requires_error)
 
     error: Literal[
         "invalid_request", "invalid_client", "invalid_grant", "unsupported_grant_type"

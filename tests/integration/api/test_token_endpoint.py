@@ -226,6 +226,7 @@ async def test_the_document_declares_both_grants_and_the_token_problem(
     assert set(operation["responses"]["200"]["headers"]) >= {"Cache-Control", "Pragma"}
     assert "WWW-Authenticate" in operation["responses"]["401"]["headers"]
     token_problem = document["components"]["schemas"]["TokenProblem"]
+    assert token_problem["required"] == ["error"]
     assert token_problem["properties"]["error"]["enum"] == [
         "invalid_request",
         "invalid_client",
