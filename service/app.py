@@ -68,7 +68,9 @@ def create_app(settings: Settings | None = None, shutdown: ShutdownState | None 
     # render tracebacks with local variables, which can hold SQL parameters and secrets.
     configure_logging(settings.log_level, settings.log_format, settings.is_development)
     configure_password_hashing(
-        settings.password_hash_concurrency, settings.password_hash_max_waiting
+        settings.password_hash_concurrency,
+        settings.password_hash_max_waiting,
+        ceiling=max(1, settings.in_flight_limit // 2),
     )
     app = FastAPI(
         title="tasks-api",

@@ -124,7 +124,8 @@ class Settings(MigrationSettings):
     # Passwords hashed at once per worker; each argon2id hash holds 64 MiB while it runs.
     password_hash_concurrency: int = Field(default=1, ge=1, le=16)
     # Logins and registrations that may wait for a hashing thread; beyond, 503 at once.
-    password_hash_max_waiting: int = Field(default=4, ge=0, le=256)
+    # Together with the hashing ones at most half of the worker's requests in flight.
+    password_hash_max_waiting: int = Field(default=1, ge=0, le=256)
     # Failed logins allowed within 15 minutes (README, "Security").
     login_max_failures_per_account_address: int = Field(default=10, ge=1, le=10_000)
     login_max_failures_per_address: int = Field(default=100, ge=1, le=100_000)

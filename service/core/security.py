@@ -62,7 +62,7 @@ def _new_hash_pool(size: int) -> ThreadPoolExecutor:
 _hash_pool = _new_hash_pool(_hash_pool_size)
 _dummy_hash: str | None = None
 # Password work admitted at once in this process: running plus waiting for a thread.
-_admission_capacity = 1 + 4
+_admission_capacity = 1 + 1
 _admitted = 0
 # What a client refused for lack of capacity waits: about one hash's time, rounded up.
 PASSWORD_WORK_RETRY_AFTER_SECONDS = 1
@@ -108,13 +108,19 @@ class PasswordWorkBusyError(AppError):
         )
 
 
-def configure_password_hashing(concurrency: int, max_waiting: int = 4) -> None:
+def configure_password_hashing(
+    concurrency: int, max_waiting: int = 1, *, ceiling: int | None = None
+) -> None:
     """Hash at most `concurrency` passwords at once in this process, `max_waiting` more queued.
 
     Not the node's CPU count: a container sees every CPU of its node, whatever its limit.
+    `ceiling` bounds the logins and registrations admitted at once, whatever the two say:
+    each is a request in flight, and they must leave room for everyone else's.
     """
     global _hash_pool, _hash_pool_size, _admission_capacity  # noqa: PLW0603 - one per process
     _admission_capacity = concurrency + max_waiting
+    if ceiling is not None:
+        _admission_capacity = min(_admission_capacity, ceiling)
     if concurrency == _hash_pool_size:
         return
     previous = _hash_pool

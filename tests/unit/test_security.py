@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -100,6 +101,42 @@ async def test_reconfigured_pool_still_hashes_and_verifies() -> None:
         stored = await security.hash_password("correct horse battery")
         assert await security.verify_password(stored, "correct horse battery")
         assert not await security.verify_password(stored, "wrong horse battery")
+    finally:
+        security.configure_password_hashing(1)
+
+
+async def _admitted_at_once(attempts: int) -> int:
+    # How many password-work slots are granted before the next one is refused.
+    async with contextlib.AsyncExitStack() as stack:
+        for granted in range(attempts):
+            try:
+                await stack.enter_async_context(security.password_work())
+            except security.PasswordWorkBusyError:
+                return granted
+    return attempts
+
+
+async def test_password_work_admits_the_threads_and_the_waiting_ones() -> None:
+    security.configure_password_hashing(2, 3)
+    try:
+        assert await _admitted_at_once(10) == 5
+        assert await _admitted_at_once(10) == 5, "every slot was given back"
+    finally:
+        security.configure_password_hashing(1)
+
+
+async def test_password_work_never_takes_more_than_its_ceiling() -> None:
+    security.configure_password_hashing(2, 3, ceiling=2)
+    try:
+        assert await _admitted_at_once(10) == 2
+    finally:
+        security.configure_password_hashing(1)
+
+
+async def test_no_waiting_admits_only_the_hashing_threads() -> None:
+    security.configure_password_hashing(1, 0)
+    try:
+        assert await _admitted_at_once(3) == 1
     finally:
         security.configure_password_hashing(1)
 

@@ -43,7 +43,9 @@ async def limited_app(
     if request.param == "sqlite":
         url = sqlite_url(tmp_path)
         await migrate(make_settings(url))
-    settings = make_settings(url, password_hash_max_waiting=CONCURRENT_GUESSES)
+    settings = make_settings(
+        url, password_hash_max_waiting=CONCURRENT_GUESSES, max_in_flight=4 * CONCURRENT_GUESSES
+    )
     async with started(new_app(settings)) as limited:
         yield limited
 

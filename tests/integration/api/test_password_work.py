@@ -27,8 +27,8 @@ from tests.integration.api.login_support import WRONG, login_from
 from tests.support.problems import assert_problem
 
 BURST = 12
-# The app's admission: PASSWORD_HASH_CONCURRENCY=1 plus PASSWORD_HASH_MAX_WAITING=4.
-ADMITTED = 5
+# The app's admission: PASSWORD_HASH_CONCURRENCY=1 plus PASSWORD_HASH_MAX_WAITING=1.
+ADMITTED = 2
 TIMING_ROUNDS = 8
 
 
