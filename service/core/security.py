@@ -133,9 +133,9 @@ def configure_password_hashing(
 async def password_work() -> AsyncIterator[None]:
     """Admit one login's or registration's password work, or raise PasswordWorkBusyError at once.
 
-    Beyond the bound a request is refused instead of queued: a queue of hashes would
-    only hold its clients (and, before this bound, their database connections) for
-    longer. One event loop per process, so a plain counter is exact.
+    Beyond the bound a request is refused instead of queued: a longer queue of hashes
+    would only hold its clients, and their requests in flight, for longer. One event
+    loop per process, so a plain counter is exact.
     """
     global _admitted  # noqa: PLW0603 - one count per process
     if _admitted >= _admission_capacity:
