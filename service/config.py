@@ -144,7 +144,7 @@ class Settings(MigrationSettings):
     # networks, comma separated, or *); none by default.
     forwarded_allow_ips: str = ""
     # API requests in flight per worker beyond which new ones are shed (503 + Retry-After);
-    # unset: half of DB_POOL_SIZE (see in_flight_limit).
+    # unset: the pool's connections, DB_POOL_SIZE + DB_MAX_OVERFLOW (see in_flight_limit).
     max_in_flight: int | None = Field(default=None, ge=1, le=10_000)
     # Strict-Transport-Security on every answer, where TLS ends in front of the service.
     hsts_enabled: bool = False
@@ -209,12 +209,12 @@ class Settings(MigrationSettings):
     def in_flight_limit(self) -> int:
         """API requests a worker serves at once before it sheds new ones.
 
-        By default half the pool: a worker is one event loop on one core, and a few
-        requests in flight keep it busy (each waits for the database only briefly); more
-        only queue, holding connections, and time out in their clients. Every admitted
-        request finds a pooled connection at once, with room left for readiness checks.
+        By default as many as the pool has connections: an admitted request never waits
+        for one, and a request that would have waited is answered at once instead. A
+        worker is one event loop on one core: where requests cost more CPU than they
+        wait for the database, a lower bound keeps admitted requests and probes faster.
         """
-        return self.max_in_flight or max(1, self.db_pool_size // 2)
+        return self.max_in_flight or self.db_pool_size + self.db_max_overflow
 
     @property
     def jwt_key(self) -> str:

@@ -115,10 +115,10 @@ def test_paths_outside_the_api_are_never_shed(service: ServiceProcess) -> None:
     assert [answer.status_code for answer, _ in answers] == [200, 200, 401, 404]
 
 
-def test_the_default_bound_is_half_the_pool() -> None:
-    assert Settings().in_flight_limit == 5
-    assert Settings(db_pool_size=40, db_max_overflow=2).in_flight_limit == 20
-    assert Settings(db_pool_size=1).in_flight_limit == 1
+def test_the_default_bound_is_the_pool_s_connections() -> None:
+    assert Settings().in_flight_limit == 20
+    assert Settings(db_pool_size=4, db_max_overflow=2).in_flight_limit == 6
+    assert Settings(db_pool_size=1, db_max_overflow=0).in_flight_limit == 1
     assert Settings(db_pool_size=4, max_in_flight=50).in_flight_limit == 50
 
 

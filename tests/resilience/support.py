@@ -38,6 +38,10 @@ def resilience_settings(database_url: URL, **overrides: str) -> dict[str, str]:
         "GRACEFUL_TIMEOUT_SECONDS": str(GRACEFUL_TIMEOUT_SECONDS),
         "OTEL_SDK_DISABLED": "true",
         "LOG_LEVEL": "INFO",
+        # These tests hold more requests in flight than the small pool has connections
+        # (pool waits, outages, drains, bursts) on purpose; shedding has tests of its own
+        # (tests/integration/test_in_flight_limit.py).
+        "MAX_IN_FLIGHT": "1000",
     }
     env.update(overrides)
     return env
