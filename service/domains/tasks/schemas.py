@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic.config import JsonDict
-from pydantic.json_schema import SkipJsonSchema
 
 from service.core.validation import (
     NUL_FREE_PATTERN,
@@ -65,8 +64,14 @@ def _refuse_null(value: object) -> object:
 
 T = TypeVar("T")
 # A field that may be left out (None: not sent) but not sent as `null`; the schema shows
-# only the type itself.
-NotNull = Annotated[T | SkipJsonSchema[None], BeforeValidator(_refuse_null)]
+# only the type itself. At run time the field's type is T alone: pydantic never validates
+# the None default, and a wrong value gets one error at the field's own location (a
+# `T | None` union would add the None member's error and name pydantic's union members
+# in `loc`). Type checkers see the None that "not sent" leaves in the attribute.
+if TYPE_CHECKING:
+    NotNull = Annotated[T | None, BeforeValidator(_refuse_null)]
+else:
+    NotNull = Annotated[T, BeforeValidator(_refuse_null)]
 
 _CREATE_EXAMPLE: JsonDict = {
     "title": "Write the release notes",
