@@ -108,12 +108,12 @@ class InFlight:
         ]
         await send({"type": "http.response.start", "status": 503, "headers": headers})
         await send({"type": "http.response.body", "body": payload})
-        self._count_shed()
+        self._count_shed(scope["method"])
 
-    def _count_shed(self) -> None:
-        from service.telemetry.metrics import HTTP_REQUESTS_SHED
+    def _count_shed(self, method: str) -> None:
+        from service.telemetry.http import record_shed_request
 
-        HTTP_REQUESTS_SHED.inc()
+        record_shed_request(method)
         self.shed += 1
         now = time.monotonic()
         # One line per 10 s at most: a line per shed answer would cost more than the answer.

@@ -28,6 +28,11 @@ UNOBSERVED_PATHS = ("/healthz", "/readyz", "/metrics")
 # numerator is a real 0 (not an absent series) and its first increase is a rate.
 SLI_ERROR_STATUSES = ("500", "503")
 
+# Shed answers (MAX_IN_FLIGHT) were never routed: in http_requests_total their handler
+# is this label, under the API prefix that the SLIs select (handler=~"/api/.*").
+SHED_HANDLER = "/api/(shed before routing)"
+_SHED_METHODS = frozenset({"DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT"})
+
 ExceptionHandler = Callable[[Request, Exception], Response | Awaitable[Response]]
 
 
@@ -85,15 +90,32 @@ def initialise_request_series(routers: Iterable[APIRouter], prefix: str) -> None
     routers' routes (mounted under ``prefix``) are initialised; probes and
     /metrics stay unobserved, and the label set stays bounded by the route table.
     """
+    methods: set[str] = set()
     for router in routers:
         for route in router.routes:
             if not isinstance(route, APIRoute):
                 continue
             handler = f"{prefix}{route.path}"
             for method in sorted(route.methods or ()):
+                methods.add(method)
                 metrics.HTTP_DURATION.labels(method=method, handler=handler)
                 for status in SLI_ERROR_STATUSES:
                     metrics.HTTP_REQUESTS.labels(method=method, status=status, handler=handler)
+    # What overload sheds, for every method the API answers (see record_shed_request).
+    for method in methods:
+        metrics.HTTP_REQUESTS.labels(method=method, status="503", handler=SHED_HANDLER)
+
+
+def record_shed_request(method: str) -> None:
+    """Count an API request shed by the worker's protocol, for the SLIs too.
+
+    Besides tasks_api_http_requests_shed_total, it is a 503 in http_requests_total
+    (SHED_HANDLER, the method one of a fixed set), so that the availability SLI and its
+    alerts see what overload sheds.
+    """
+    metrics.HTTP_REQUESTS_SHED.inc()
+    shed_method = method if method in _SHED_METHODS else "OTHER"
+    metrics.HTTP_REQUESTS.labels(method=shed_method, status="503", handler=SHED_HANDLER).inc()
 
 
 def _safe_message(exc: BaseException) -> str:

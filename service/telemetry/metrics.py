@@ -50,7 +50,8 @@ HTTP_DURATION = Histogram(
 HTTP_REQUESTS_SHED = Counter(
     "tasks_api_http_requests_shed",
     "API requests answered 503 + Retry-After at once: MAX_IN_FLIGHT were in flight "
-    "(answered before the application, so not in http_requests_total).",
+    "(answered before the application; also in http_requests_total with "
+    'handler="/api/(shed before routing)").',
 )
 HTTP_IN_PROGRESS = Gauge(
     "http_requests_inprogress",

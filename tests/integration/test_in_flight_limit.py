@@ -20,6 +20,7 @@ import pytest
 
 from service.config import Settings
 from service.server.protocol import OVERLOAD_RETRY_AFTER_SECONDS
+from service.telemetry.http import SHED_HANDLER
 from tests.support.problems import PROBLEM_JSON
 from tests.support.server import ServiceProcess, running_service
 
@@ -84,15 +85,43 @@ def test_a_second_api_request_is_shed_at_once_while_probes_answer(
     assert live.status_code == 200
 
 
-def test_shed_answers_are_counted(service: ServiceProcess) -> None:
-    def shed_total() -> float:
-        text = httpx.get(service.metrics_url).text
-        match = re.search(r"^tasks_api_http_requests_shed_total (\S+)$", text, re.MULTILINE)
-        return float(match.group(1)) if match else 0.0
+def _sample(service: ServiceProcess, series: str) -> float | None:
+    text = httpx.get(service.metrics_url).text
+    match = re.search(rf"^{re.escape(series)} (\S+)$", text, re.MULTILINE)
+    return float(match.group(1)) if match else None
 
-    before = shed_total()
+
+def _shed_in_requests_total(service: ServiceProcess, method: str) -> float | None:
+    labels = f'handler="{SHED_HANDLER}",method="{method}",status="503"'
+    return _sample(service, f"http_requests_total{{{labels}}}")
+
+
+def test_shed_answers_are_counted(service: ServiceProcess) -> None:
+    before = _sample(service, "tasks_api_http_requests_shed_total") or 0.0
     _while_one_is_held(service, ME, "/api/v1/tasks")
-    assert shed_total() == before + 2
+    assert _sample(service, "tasks_api_http_requests_shed_total") == before + 2
+
+
+def test_shed_answers_are_api_5xx_for_the_availability_sli(service: ServiceProcess) -> None:
+    # The availability SLI's numerator selects handler=~"/api/.*", status=~"5..".
+    assert re.fullmatch("/api/.*", SHED_HANDLER)
+    before = {method: _shed_in_requests_total(service, method) for method in ("GET", "POST")}
+    assert before["POST"] is not None, "the series exist at zero before the first shed answer"
+    ((shed, _),) = _while_one_is_held(service, ME)
+    assert shed.status_code == 503
+    assert _shed_in_requests_total(service, "GET") == (before["GET"] or 0.0) + 1
+    assert _shed_in_requests_total(service, "POST") == before["POST"]
+
+
+def test_shed_answers_of_unknown_methods_make_no_new_series(service: ServiceProcess) -> None:
+    with ThreadPoolExecutor(1) as pool:
+        held = pool.submit(_timed_get, service, ME)
+        time.sleep(HELD_SECONDS / 4)
+        odd = httpx.request("PROPFIND", f"{service.base_url}{ME}", timeout=10)
+        held.result()
+    assert odd.status_code == 503
+    assert _shed_in_requests_total(service, "PROPFIND") is None
+    assert (_shed_in_requests_total(service, "OTHER") or 0.0) >= 1
 
 
 def test_the_slot_is_given_back_after_the_answer(service: ServiceProcess) -> None:
