@@ -21,6 +21,7 @@ import pytest
 from service.config import Settings
 from service.server.protocol import OVERLOAD_RETRY_AFTER_SECONDS
 from service.telemetry.http import SHED_HANDLER
+from tests.observability.paths import OBSERVABILITY
 from tests.support.problems import PROBLEM_JSON
 from tests.support.server import ServiceProcess, running_service
 
@@ -103,8 +104,11 @@ def test_shed_answers_are_counted(service: ServiceProcess) -> None:
 
 
 def test_shed_answers_are_api_5xx_for_the_availability_sli(service: ServiceProcess) -> None:
-    # The availability SLI's numerator selects handler=~"/api/.*", status=~"5..".
+    # The availability SLI's numerator selects handler=~"/api/.*", status=~"5.."; the
+    # promtool scenario of the recording rules plays this label through the SLI.
     assert re.fullmatch("/api/.*", SHED_HANDLER)
+    scenario = OBSERVABILITY / "prometheus" / "tests" / "slo-overload.test.yaml"
+    assert f'handler="{SHED_HANDLER}"' in scenario.read_text()
     before = {method: _shed_in_requests_total(service, method) for method in ("GET", "POST")}
     assert before["POST"] is not None, "the series exist at zero before the first shed answer"
     ((shed, _),) = _while_one_is_held(service, ME)
