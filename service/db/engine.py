@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
 from service.config import MigrationSettings, Settings
@@ -33,6 +37,32 @@ def create_purge_engine(settings: MigrationSettings) -> AsyncEngine:
     )
     dialect.install_connection_hooks(engine.sync_engine, serving=False)
     return engine
+
+
+@asynccontextmanager
+async def command_connection(
+    engine: AsyncEngine, settings: MigrationSettings, safe_url: str, error: type[Exception]
+) -> AsyncIterator[AsyncConnection]:
+    """The one connection of a command (migrate, purge); closed, and the engine disposed, after.
+
+    A database that does not answer within DB_CONNECT_TIMEOUT_SECONDS (+ 1 s for the
+    driver's own bound) raises `error` with one line naming the URL without its password.
+    """
+    try:
+        try:
+            async with asyncio.timeout(settings.db_connect_timeout_seconds + 1):
+                connection = await engine.connect()
+        except TimeoutError:
+            raise error(
+                f"could not connect to the database at {safe_url} within "
+                f"{settings.db_connect_timeout_seconds:g} s (DB_CONNECT_TIMEOUT_SECONDS)"
+            ) from None
+        try:
+            yield connection
+        finally:
+            await connection.close()
+    finally:
+        await engine.dispose()
 
 
 def create_engine(settings: Settings, *, pooled: bool = True) -> AsyncEngine:

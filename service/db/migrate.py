@@ -19,7 +19,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from service.config import MigrationSettings
-from service.db.engine import create_migration_engine
+from service.db.engine import command_connection, create_migration_engine
 from service.db.errors import driver_cause
 
 log = structlog.get_logger("service.migrate")
@@ -171,28 +171,17 @@ async def _upgrade_postgres(
 
 async def _run(settings: MigrationSettings, check: bool) -> MigrationResult:
     engine = create_migration_engine(settings)
-    try:
-        try:
-            async with asyncio.timeout(settings.db_connect_timeout_seconds + 1):
-                connection = await engine.connect()
-        except TimeoutError:
-            raise MigrationError(
-                f"could not connect to the database at {settings.safe_migration_url} within "
-                f"{settings.db_connect_timeout_seconds:g} s (DB_CONNECT_TIMEOUT_SECONDS)"
-            ) from None
-        try:
-            if check:
-                current = await current_revision(connection)
-                return MigrationResult(before=current, after=current)
-            if connection.dialect.name == "postgresql":
-                return await _upgrade_postgres(connection, settings)
-            result = await connection.run_sync(_upgrade)
-            await connection.commit()
-            return result
-        finally:
-            await connection.close()
-    finally:
-        await engine.dispose()
+    async with command_connection(
+        engine, settings, settings.safe_migration_url, MigrationError
+    ) as connection:
+        if check:
+            current = await current_revision(connection)
+            return MigrationResult(before=current, after=current)
+        if connection.dialect.name == "postgresql":
+            return await _upgrade_postgres(connection, settings)
+        result = await connection.run_sync(_upgrade)
+        await connection.commit()
+        return result
 
 
 def _sqlstate(error: BaseException) -> str:

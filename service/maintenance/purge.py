@@ -9,7 +9,6 @@ each row is deleted, and counted, by exactly one of them (see targets.py).
 
 from __future__ import annotations
 
-import asyncio
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -20,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.dml import Delete
 
 from service.config import PurgeSettings
-from service.db.engine import create_purge_engine
+from service.db.engine import command_connection, create_purge_engine
 from service.db.errors import driver_cause, sqlstate_of
 from service.db.types import utcnow
 from service.maintenance.targets import TARGETS, Target
@@ -64,21 +63,10 @@ async def purge(settings: PurgeSettings) -> PurgeResult:
 
 async def _run(settings: PurgeSettings) -> PurgeResult:
     engine = create_purge_engine(settings)
-    try:
-        try:
-            async with asyncio.timeout(settings.db_connect_timeout_seconds + 1):
-                connection = await engine.connect()
-        except TimeoutError:
-            raise PurgeError(
-                f"could not connect to the database at {settings.safe_database_url} within "
-                f"{settings.db_connect_timeout_seconds:g} s (DB_CONNECT_TIMEOUT_SECONDS)"
-            ) from None
-        try:
-            return await _purge_all(connection, settings)
-        finally:
-            await connection.close()
-    finally:
-        await engine.dispose()
+    async with command_connection(
+        engine, settings, settings.safe_database_url, PurgeError
+    ) as connection:
+        return await _purge_all(connection, settings)
 
 
 async def _purge_all(connection: AsyncConnection, settings: PurgeSettings) -> PurgeResult:
