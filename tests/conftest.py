@@ -19,7 +19,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy.engine import URL
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from service.config import Settings
 from service.db.base import Base
@@ -27,7 +27,7 @@ from service.db.session import WriteSession
 from service.domains import load_models
 from service.state import app_state
 from tests.support.apps import asgi_client, make_settings, migrated_database, new_app, started
-from tests.support.databases import BACKEND, Backend, discard_database, new_database
+from tests.support.databases import BACKEND, Backend, discard_database, new_database, url_string
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -111,3 +111,15 @@ async def fresh_database(tmp_path: Path) -> AsyncIterator[URL]:
     url = await new_database(tmp_path)
     yield url
     await discard_database(url)
+
+
+@pytest.fixture
+async def migrated_engine(tmp_path: Path) -> AsyncIterator[tuple[URL, AsyncEngine]]:
+    """A migrated database of this test only (on the tests' backend), and an engine on it."""
+    load_models()
+    async with migrated_database(tmp_path) as url:
+        engine = create_async_engine(url_string(url))
+        try:
+            yield url, engine
+        finally:
+            await engine.dispose()

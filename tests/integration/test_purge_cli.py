@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from service.domains import load_models
 from service.domains.tasks.models import IdempotencyKey
 from service.domains.users.models import LoginAttempt, RefreshToken
-from tests.support.apps import migrated_database
 from tests.support.databases import sqlite_url, url_string
 from tests.support.purge_rows import (
     Purged,
@@ -29,22 +27,10 @@ from tests.support.purge_rows import (
 from tests.support.server import run_command
 
 
-@pytest.fixture
-async def database(tmp_path: Path) -> AsyncIterator[tuple[URL, AsyncEngine]]:
-    """A migrated database of this test only (on the tests' backend), and an engine on it."""
-    load_models()
-    async with migrated_database(tmp_path) as url:
-        engine = create_async_engine(url_string(url))
-        try:
-            yield url, engine
-        finally:
-            await engine.dispose()
-
-
 async def test_purge_deletes_what_is_past_keeping_and_keeps_the_rest(
-    database: tuple[URL, AsyncEngine],
+    migrated_engine: tuple[URL, AsyncEngine],
 ) -> None:
-    url, engine = database
+    url, engine = migrated_engine
     owner = await add_user(engine)
     seeded = await seed_expired(engine, owner, keys=5, families=4, attempts=3)
     await seed_kept(engine, owner, seeded)
@@ -67,9 +53,9 @@ async def test_purge_deletes_what_is_past_keeping_and_keeps_the_rest(
 
 
 async def test_a_run_stops_at_its_batch_bound_and_the_next_run_goes_on(
-    database: tuple[URL, AsyncEngine],
+    migrated_engine: tuple[URL, AsyncEngine],
 ) -> None:
-    url, engine = database
+    url, engine = migrated_engine
     owner = await add_user(engine)
     await seed_expired(engine, owner, keys=10)
 
@@ -86,8 +72,8 @@ async def test_a_run_stops_at_its_batch_bound_and_the_next_run_goes_on(
     assert await count(engine, IdempotencyKey) == 0
 
 
-async def test_a_run_stops_at_its_time_bound(database: tuple[URL, AsyncEngine]) -> None:
-    url, engine = database
+async def test_a_run_stops_at_its_time_bound(migrated_engine: tuple[URL, AsyncEngine]) -> None:
+    url, engine = migrated_engine
     owner = await add_user(engine)
     await seed_expired(engine, owner, keys=3)
 
@@ -99,8 +85,8 @@ async def test_a_run_stops_at_its_time_bound(database: tuple[URL, AsyncEngine]) 
     assert await count(engine, IdempotencyKey) == 3
 
 
-async def test_needs_no_jwt_secret_in_production(database: tuple[URL, AsyncEngine]) -> None:
-    url, _ = database
+async def test_needs_no_jwt_secret_in_production(migrated_engine: tuple[URL, AsyncEngine]) -> None:
+    url, _ = migrated_engine
     result = run_purge(url, ENVIRONMENT="production")
     assert result.returncode == 0, result.stderr
     assert parse_summary(result.stdout).stopped_by is None
@@ -165,9 +151,9 @@ async def test_a_database_without_the_schema_says_to_migrate(fresh_database: URL
 
 @pytest.mark.postgres
 async def test_the_time_bound_also_cancels_a_batch_that_outlasts_it(
-    database: tuple[URL, AsyncEngine],
+    migrated_engine: tuple[URL, AsyncEngine],
 ) -> None:
-    url, engine = database
+    url, engine = migrated_engine
     owner = await add_user(engine)
     await seed_expired(engine, owner, keys=60_000)
 

@@ -8,39 +8,22 @@ process are exactly where such a cleanup would run.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 
 import httpx
-import pytest
 from sqlalchemy import func, insert, select
 from sqlalchemy.engine import URL
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.db.base import Base
 from service.db.types import utcnow
-from service.domains import load_models
 from service.domains.tasks.models import IdempotencyKey
 from service.domains.users.models import LoginAttempt, RefreshToken, User
-from tests.support.apps import migrated_database
 from tests.support.databases import url_string
 from tests.support.server import running_service
 
 PASSWORD = "a long enough passphrase 42"
 LONG_AGO = timedelta(days=30)
-
-
-@pytest.fixture
-async def database(tmp_path: Path) -> AsyncIterator[tuple[URL, AsyncEngine]]:
-    """A migrated database of this test only, and an engine on it."""
-    load_models()
-    async with migrated_database(tmp_path) as url:
-        engine = create_async_engine(url_string(url))
-        try:
-            yield url, engine
-        finally:
-            await engine.dispose()
 
 
 async def _seed_expired_rows_of_a_stranger(engine: AsyncEngine) -> None:
@@ -110,9 +93,9 @@ def _use_the_api(base_url: str) -> None:
 
 
 async def test_creates_and_logins_leave_expired_rows_to_purge(
-    database: tuple[URL, AsyncEngine],
+    migrated_engine: tuple[URL, AsyncEngine],
 ) -> None:
-    url, engine = database
+    url, engine = migrated_engine
     await _seed_expired_rows_of_a_stranger(engine)
 
     with running_service({"DATABASE_URL": url_string(url), "WEB_CONCURRENCY": "1"}) as service:

@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import Iterator
 
 import asyncpg
 import pytest
 from sqlalchemy.engine import URL
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from service.domains import load_models
 from tests.chart.tools import require_tool
-from tests.support.apps import migrated_database
-from tests.support.databases import url_string
 from tests.support.pgbouncer import PgBouncer, running_pgbouncer
 from tests.support.purge_rows import (
     add_user,
@@ -29,21 +25,9 @@ pytestmark = pytest.mark.postgres
 
 
 @pytest.fixture
-async def database(tmp_path: Path) -> AsyncIterator[tuple[URL, AsyncEngine]]:
-    """A migrated database of this test only, and a direct engine on it."""
-    load_models()
-    async with migrated_database(tmp_path) as url:
-        engine = create_async_engine(url_string(url))
-        try:
-            yield url, engine
-        finally:
-            await engine.dispose()
-
-
-@pytest.fixture
-def bouncer(database: tuple[URL, AsyncEngine]) -> Iterator[PgBouncer]:
+def bouncer(migrated_engine: tuple[URL, AsyncEngine]) -> Iterator[PgBouncer]:
     """PgBouncer in front of this test's database."""
-    with running_pgbouncer(require_tool("pgbouncer"), database[0]) as running:
+    with running_pgbouncer(require_tool("pgbouncer"), migrated_engine[0]) as running:
         yield running
 
 
@@ -57,9 +41,9 @@ async def _statement_timeout_through(url: URL) -> str:
 
 
 async def test_two_runs_through_pgbouncer_purge_each_row_once_and_leave_no_setting_behind(
-    database: tuple[URL, AsyncEngine], bouncer: PgBouncer
+    migrated_engine: tuple[URL, AsyncEngine], bouncer: PgBouncer
 ) -> None:
-    url, engine = database
+    url, engine = migrated_engine
     owner = await add_user(engine)
     seeded = await seed_expired(engine, owner, keys=4000, families=100, attempts=500)
     await seed_kept(engine, owner, seeded)
