@@ -64,6 +64,22 @@ def business_row() -> Row:
     ]
     panels.append(
         Panel(
+            "Security events",
+            "Security events per second by kind (README, Security): failed logins, "
+            "lockouts, refresh-token reuse, revoked tokens and their use. Each is also "
+            "a log line with event=security.<kind>, the user id and the client address.",
+            "ops",
+            (
+                Target(
+                    f"sum by (event) ({rate('tasks_api_security_events_total')})",
+                    "{{event}}",
+                ),
+            ),
+            width=6,
+        )
+    )
+    panels.append(
+        Panel(
             "Tasks created in range",
             "Tasks created during the selected time range.",
             "short",
