@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import signal
 import socket
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -59,15 +58,7 @@ def test_serve_with_no_configuration(tmp_path: Path) -> None:
 
 
 def test_serve_refuses_to_start_on_invalid_port(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "service", "serve"],
-        env=service_env({"PORT": "0x50"}),
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_command("serve", env={"PORT": "0x50"}, cwd=tmp_path, timeout=60)
     assert result.returncode == 2
     assert "PORT" in result.stderr
     assert "Traceback" not in result.stderr
@@ -156,21 +147,12 @@ def test_serve_refuses_an_unknown_otlp_protocol_in_one_line(
     tmp_path: Path, variable: str, value: str
 ) -> None:
     port = free_port()
-    result = subprocess.run(
-        [sys.executable, "-m", "service", "serve"],
-        env=service_env(
-            {
-                "PORT": str(port),
-                "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4317",
-                variable: value,
-            }
-        ),
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    env = {
+        "PORT": str(port),
+        "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4317",
+        variable: value,
+    }
+    result = run_command("serve", env=env, cwd=tmp_path, timeout=60)
     assert result.returncode == 2
     assert result.stdout == ""
     lines = result.stderr.splitlines()
