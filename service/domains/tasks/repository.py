@@ -15,6 +15,7 @@ from service.core.pagination import Position
 from service.db.errors import sqlstate_of
 from service.db.repository import RepositoryBase
 from service.domains.tasks.models import IdempotencyKey, Task, TaskStatus
+from service.domains.users.models import User
 
 # A concurrent claim waited too long for the holder's transaction: lock_not_available,
 # query_canceled (statement_timeout).
@@ -23,6 +24,19 @@ _STILL_HELD_SQLSTATES = frozenset({"55P03", "57014"})
 # the cached compiled form.
 _GET_TASK = select(Task).where(
     Task.id == bindparam("task_id"), Task.owner_id == bindparam("owner_id")
+)
+
+
+# An authenticated read in one statement: the task, only while its owner exists and still
+# has the token version the caller's access token carries.
+_GET_TASK_FOR_TOKEN = (
+    select(Task)
+    .join(User, User.id == Task.owner_id)
+    .where(
+        Task.id == bindparam("task_id"),
+        Task.owner_id == bindparam("owner_id"),
+        User.token_version == bindparam("token_version"),
+    )
 )
 
 
@@ -43,6 +57,18 @@ class TaskRepository(RepositoryBase[Task]):
         """The owner's task with this id, if any."""
         parameters = {"task_id": task_id, "owner_id": owner_id}
         return (await self.session.execute(_GET_TASK, parameters)).scalar_one_or_none()
+
+    async def get_for_token(
+        self, owner_id: uuid.UUID, token_version: int, task_id: uuid.UUID
+    ) -> Task | None:
+        """The owner's task, if the owner exists and its tokens of this version are valid.
+
+        None when any of the three does not hold; the caller tells them apart (a second
+        query) only on that path.
+        """
+        parameters = {"task_id": task_id, "owner_id": owner_id, "token_version": token_version}
+        result = await self.session.execute(_GET_TASK_FOR_TOKEN, parameters)
+        return result.scalar_one_or_none()
 
     async def page(
         self,

@@ -28,7 +28,7 @@ from service.domains.tasks import service as tasks_service
 from service.domains.tasks.etags import task_etag
 from service.domains.tasks.models import IDEMPOTENCY_KEY_MAX_LENGTH, TaskStatus
 from service.domains.tasks.schemas import TaskCreate, TaskOut, TaskPage, TaskUpdate
-from service.domains.users.dependencies import ReadingUser, WritingUser
+from service.domains.users.dependencies import Claims, ClientAddress, ReadingUser, WritingUser
 
 router = APIRouter(prefix="/tasks", tags=["tasks"])
 
@@ -230,14 +230,19 @@ async def list_tasks(
 async def get_task(
     *,
     task_id: TaskId,
-    user: ReadingUser,
+    claims: Claims,
+    client: ClientAddress,
     session: ReadSessionDep,
     response: Response,
     if_none_match: IfNoneMatch = None,
 ) -> TaskOut | Response:
     """Return the task, or 304 when the caller's copy is current."""
     read = await tasks_service.get_task(
-        session=session, owner_id=user.id, task_id=task_id, if_none_match=if_none_match
+        session=session,
+        claims=claims,
+        task_id=task_id,
+        client=client,
+        if_none_match=if_none_match,
     )
     if read.not_modified:
         etag = task_etag(read.task.id, read.task.version)

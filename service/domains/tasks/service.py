@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.config import Settings
 from service.core.pagination import CursorCodec, Position
-from service.core.security import derive_key
+from service.core.security import AccessClaims, derive_key
 from service.db.session import WriteSession
 from service.domains.tasks import idempotency
 from service.domains.tasks.errors import PreconditionFailedError, TaskNotFoundError
@@ -17,6 +17,7 @@ from service.domains.tasks.etags import parse_precondition
 from service.domains.tasks.models import Task, TaskStatus
 from service.domains.tasks.repository import TaskRepository
 from service.domains.tasks.schemas import TaskCreate, TaskOut, TaskPage, TaskUpdate
+from service.domains.users import service as users_service
 from service.telemetry import events
 
 CURSOR_KEY_PURPOSE = "tasks-api/task-list-cursor"
@@ -98,13 +99,22 @@ async def list_tasks(
 async def get_task(
     *,
     session: AsyncSession,
-    owner_id: uuid.UUID,
+    claims: AccessClaims,
     task_id: uuid.UUID,
+    client: str | None = None,
     if_none_match: str | None = None,
 ) -> Read:
-    """The caller's task; `not_modified` when If-None-Match names its current version."""
-    task = await TaskRepository(session).get(owner_id, task_id)
+    """The caller's task; `not_modified` when If-None-Match names its current version.
+
+    One statement checks the caller (the user exists, its tokens of this version are
+    valid) and reads the task. Only when it finds nothing does a second one tell a
+    missing task (404) from a caller who is gone or revoked (401, as on every route).
+    """
+    task = await TaskRepository(session).get_for_token(
+        claims.subject, claims.token_version, task_id
+    )
     if task is None:
+        await users_service.current_user(session=session, claims=claims, client=client)
         raise _not_found(task_id)
     precondition = parse_precondition(if_none_match)
     not_modified = precondition is not None and (
