@@ -56,11 +56,13 @@ def require_tool(name: str) -> Path:
     pytest.skip(reason)
 
 
-def run(command: Sequence[str | Path], timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    """Run a command from the repository root and capture its output (never raises on exit)."""
+def run(
+    command: Sequence[str | Path], timeout: float = 120, cwd: Path = REPO_ROOT
+) -> subprocess.CompletedProcess[str]:
+    """Run a command (from the repository root by default), capturing its output; never raises."""
     return subprocess.run(
         [str(part) for part in command],
-        cwd=REPO_ROOT,
+        cwd=cwd,
         capture_output=True,
         text=True,
         timeout=timeout,

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.chart.tools import run
 from tests.support.server import ServiceProcess
 
 CLIENT_DIR = Path(__file__).parent / "client"
@@ -81,15 +82,8 @@ def foreign_url() -> Iterator[str]:
         server.server_close()
 
 
-def _run(*command: str | Path, cwd: Path, timeout: float = 180) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(part) for part in command],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+def _run(*command: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return run(command, timeout=180, cwd=cwd)
 
 
 @pytest.fixture(scope="module")
