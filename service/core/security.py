@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
+import contextvars
 import hashlib
 import hmac
 import os
@@ -12,7 +14,6 @@ import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -53,8 +54,8 @@ def _lower_priority() -> None:
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HASHING_NICENESS)
 
 
-def _new_hash_pool(size: int) -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(
+def _new_hash_pool(size: int) -> concurrent.futures.ThreadPoolExecutor:
+    return concurrent.futures.ThreadPoolExecutor(
         max_workers=size, thread_name_prefix="argon2", initializer=_lower_priority
     )
 
@@ -129,26 +130,87 @@ def configure_password_hashing(
     previous.shutdown(wait=False)  # hashes already running finish; nothing new starts there
 
 
+class _Admission:
+    """One admitted request's slot, given back once the request ended and its hashes did.
+
+    A request cancelled while its hash runs (the client went away) ends at once, but
+    the thread goes on hashing with its 64 MiB: until it is done the slot stays taken,
+    or abandoned requests would keep more hashes running than the bound allows.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._hashing: set[concurrent.futures.Future[Any]] = set()
+        self._ended = False
+        self._given_back = False
+
+    def track(self, future: concurrent.futures.Future[Any]) -> None:
+        """Hold the slot until this piece of the request's work in the pool is done."""
+        self._hashing.add(future)
+        future.add_done_callback(self._done_in_thread)
+
+    def _done_in_thread(self, future: concurrent.futures.Future[Any]) -> None:
+        # Called in the hashing thread: the count belongs to the event loop.
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nothing to give back
+            self._loop.call_soon_threadsafe(self._done, future)
+
+    def _done(self, future: concurrent.futures.Future[Any]) -> None:
+        self._hashing.discard(future)
+        if self._ended and not self._hashing:
+            self._give_back()
+
+    def end(self) -> None:
+        """The request is done with its password work; the slot is free once its hashes are."""
+        self._ended = True
+        self._hashing = {future for future in self._hashing if not future.done()}
+        if not self._hashing:
+            self._give_back()
+
+    def _give_back(self) -> None:
+        global _admitted  # noqa: PLW0603 - one count per process
+        if not self._given_back:
+            self._given_back = True
+            _admitted -= 1
+
+
+_admission: contextvars.ContextVar[_Admission | None] = contextvars.ContextVar(
+    "password_work_admission", default=None
+)
+
+
 @contextlib.asynccontextmanager
 async def password_work() -> AsyncIterator[None]:
     """Admit one login's or registration's password work, or raise PasswordWorkBusyError at once.
 
     Beyond the bound a request is refused instead of queued: a longer queue of hashes
     would only hold its clients, and their requests in flight, for longer. One event
-    loop per process, so a plain counter is exact.
+    loop per process, so a plain counter is exact. The slot is held until the request
+    ends and every hash it started has finished (see _Admission).
     """
     global _admitted  # noqa: PLW0603 - one count per process
     if _admitted >= _admission_capacity:
         raise PasswordWorkBusyError
     _admitted += 1
+    admission = _Admission(asyncio.get_running_loop())
+    token = _admission.set(admission)
     try:
         yield
     finally:
-        _admitted -= 1
+        _admission.reset(token)
+        admission.end()
 
 
 async def _in_hash_pool(function: Any, *args: Any) -> Any:
-    return await asyncio.get_running_loop().run_in_executor(_hash_pool, function, *args)
+    admission = _admission.get()
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        # The request was cancelled (and something swallowed that): a hash would serve no one.
+        raise asyncio.CancelledError
+    future = _hash_pool.submit(function, *args)
+    if admission is not None:
+        admission.track(future)
+    # Cancelling the await cancels a hash still queued; a running one goes on (tracked).
+    return await asyncio.wrap_future(future)
 
 
 async def hash_password(password: str) -> str:
