@@ -8,8 +8,9 @@ from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import bindparam, delete, select, tuple_, update
+from sqlalchemy import Integer, Select, bindparam, delete, select, true, tuple_, update
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import aliased
 
 from service.core.pagination import Position
 from service.db.errors import sqlstate_of
@@ -38,6 +39,43 @@ _GET_TASK_FOR_TOKEN = (
         User.token_version == bindparam("token_version"),
     )
 )
+
+
+def _page_for_token(*, by_status: bool, after: bool) -> Select[Task]:
+    # A page read in one statement that also answers for the caller: the owner's row,
+    # only while it still has the token's version, outer-joined to the page (the keyset
+    # read, with its own order and limit, so the index still serves it). No row: the
+    # caller is gone or revoked. One row of no task: a valid caller's empty page.
+    tasks = select(Task).where(Task.owner_id == bindparam("owner_id"))
+    if by_status:
+        tasks = tasks.where(Task.status == bindparam("status"))
+    if after:
+        columns = Task.__table__.c
+        position = tuple_(
+            bindparam("after_created_at", type_=columns.created_at.type),
+            bindparam("after_id", type_=columns.id.type),
+        )
+        tasks = tasks.where(tuple_(Task.created_at, Task.id) < position)
+    page = (
+        tasks.order_by(Task.created_at.desc(), Task.id.desc())
+        .limit(bindparam("limit", type_=Integer()))
+        .subquery("page")
+    )
+    row = aliased(Task, page)
+    return (
+        select(row)
+        .join_from(User, page, true(), isouter=True)
+        .where(User.id == bindparam("owner_id"), User.token_version == bindparam("token_version"))
+        .order_by(row.created_at.desc(), row.id.desc())
+    )
+
+
+# Built once, one per combination of the optional filters.
+_PAGE_FOR_TOKEN = {
+    (by_status, after): _page_for_token(by_status=by_status, after=after)
+    for by_status in (False, True)
+    for after in (False, True)
+}
 
 
 class Claim(Enum):
@@ -69,6 +107,38 @@ class TaskRepository(RepositoryBase[Task]):
         parameters = {"task_id": task_id, "owner_id": owner_id, "token_version": token_version}
         result = await self.session.execute(_GET_TASK_FOR_TOKEN, parameters)
         return result.scalar_one_or_none()
+
+    async def page_for_token(
+        self,
+        owner_id: uuid.UUID,
+        token_version: int,
+        *,
+        status: TaskStatus | None,
+        after: Position | None,
+        limit: int,
+    ) -> Sequence[Task] | None:
+        """Like `page`, if the owner exists and its tokens of this version are valid; else None.
+
+        An empty page of a valid caller is an empty sequence, not None.
+        """
+        parameters: dict[str, Any] = {
+            "owner_id": owner_id,
+            "token_version": token_version,
+            "limit": limit,
+        }
+        if status is not None:
+            parameters["status"] = status
+        if after is not None:
+            parameters["after_created_at"] = after.created_at
+            parameters["after_id"] = after.id
+        statement = _PAGE_FOR_TOKEN[status is not None, after is not None]
+        # The outer join's row of no task loads as None.
+        rows: Sequence[Task | None] = (
+            (await self.session.execute(statement, parameters)).scalars().all()
+        )
+        if not rows:
+            return None
+        return [task for task in rows if task is not None]
 
     async def page(
         self,

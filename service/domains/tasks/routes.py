@@ -28,7 +28,7 @@ from service.domains.tasks import service as tasks_service
 from service.domains.tasks.etags import task_etag
 from service.domains.tasks.models import IDEMPOTENCY_KEY_MAX_LENGTH, TaskStatus
 from service.domains.tasks.schemas import TaskCreate, TaskOut, TaskPage, TaskUpdate
-from service.domains.users.dependencies import Claims, ClientAddress, ReadingUser, WritingUser
+from service.domains.users.dependencies import Claims, ClientAddress, WritingUser
 
 router = APIRouter(prefix="/tasks", tags=["tasks"])
 
@@ -166,7 +166,8 @@ async def create_task(
 )
 async def list_tasks(
     *,
-    user: ReadingUser,
+    claims: Claims,
+    client: ClientAddress,
     session: ReadSessionDep,
     settings: SettingsDep,
     request: Request,
@@ -195,10 +196,11 @@ async def list_tasks(
     page = await tasks_service.list_tasks(
         session=session,
         settings=settings,
-        owner_id=user.id,
+        claims=claims,
         status=status_filter,
         limit=limit,
         cursor=cursor,
+        client=client,
     )
     if page.next_cursor is not None:
         page.next = next_page_url(request, page.next_cursor, keep=("status", "limit"))

@@ -1,4 +1,4 @@
-"""Helpers of the API tests: cheap password hashing, users and their tokens."""
+"""Helpers of the API tests: cheap password hashing, users and their tokens, statements sent."""
 
 from __future__ import annotations
 
@@ -12,8 +12,11 @@ import httpx
 import pytest
 from argon2 import PasswordHasher
 from fastapi import FastAPI
+from sqlalchemy import delete, event, update
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from service.core import security
+from service.domains.users.models import User
 
 PASSWORD = "correct horse battery"
 # argon2id with tiny costs: the production parameters take ~0.5 s per hash on CI machines.
@@ -83,3 +86,32 @@ async def sign_up(client: httpx.AsyncClient, app: FastAPI, prefix: str = "user")
     token = await login(client, app, email)
     assert token.status_code == 200, token.text
     return LoggedIn(email=email, password=PASSWORD, user=created.json(), tokens=token.json())
+
+
+@contextmanager
+def counted_statements(engine: AsyncEngine) -> Iterator[list[str]]:
+    """The SQL statements the engine sends while the block runs."""
+    statements: list[str] = []
+
+    def record(*args: Any) -> None:
+        statements.append(str(args[2]))
+
+    event.listen(engine.sync_engine, "before_cursor_execute", record)
+    try:
+        yield statements
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", record)
+
+
+async def revoke_tokens(session: AsyncSession, user: LoggedIn) -> None:
+    """Raise the user's token version (as a reused refresh token does) and commit."""
+    await session.execute(
+        update(User).where(User.email == user.email).values(token_version=User.token_version + 1)
+    )
+    await session.commit()
+
+
+async def remove_user(session: AsyncSession, user: LoggedIn) -> None:
+    """Delete the user (and, by cascade, its tasks) and commit."""
+    await session.execute(delete(User).where(User.email == user.email))
+    await session.commit()

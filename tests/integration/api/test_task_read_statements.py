@@ -8,34 +8,15 @@ costs a second one, which tells a missing task (404) from a gone or revoked call
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
-
 import httpx
 from fastapi import FastAPI
-from sqlalchemy import delete, event, update
+from sqlalchemy import delete, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.db.session import WriteSession
 from service.domains.users.models import User
-from tests.integration.api.helpers import LoggedIn
+from tests.integration.api.helpers import LoggedIn, counted_statements
 from tests.support.problems import assert_problem
-
-
-@contextmanager
-def counted_statements(engine: AsyncEngine) -> Iterator[list[str]]:
-    """The SQL statements the engine sends while the block runs."""
-    statements: list[str] = []
-
-    def record(*args: Any) -> None:
-        statements.append(str(args[2]))
-
-    event.listen(engine.sync_engine, "before_cursor_execute", record)
-    try:
-        yield statements
-    finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", record)
 
 
 async def _task_path(client: httpx.AsyncClient, app: FastAPI, user: LoggedIn) -> str:
