@@ -85,7 +85,11 @@ async def test_an_update_moves_updated_at_by_itself(db_session: WriteSession) ->
     created_at = task.created_at
 
     updated = await tasks.update(
-        owner.id, task.id, {"status": TaskStatus.IN_PROGRESS}, expected_versions=None
+        owner.id,
+        task.id,
+        {"status": TaskStatus.IN_PROGRESS},
+        token_version=owner.token_version,
+        expected_versions=None,
     )
 
     assert updated is not None

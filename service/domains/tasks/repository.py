@@ -8,9 +8,21 @@ from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import Integer, Select, bindparam, delete, select, true, tuple_, update
+from sqlalchemy import (
+    Exists,
+    Integer,
+    Select,
+    bindparam,
+    delete,
+    exists,
+    select,
+    true,
+    tuple_,
+    update,
+)
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import aliased
+from sqlalchemy.sql.dml import ReturningDelete
 
 from service.core.pagination import Position
 from service.db.errors import sqlstate_of
@@ -75,6 +87,30 @@ _PAGE_FOR_TOKEN = {
     (by_status, after): _page_for_token(by_status=by_status, after=after)
     for by_status in (False, True)
     for after in (False, True)
+}
+
+
+def _caller_holds(owner_id: Any, token_version: Any) -> Exists:
+    # Whether the owner exists and still has the token's version: a write whose WHERE
+    # includes this applies only for a valid caller, in the same statement.
+    return exists().where(User.id == owner_id, User.token_version == token_version)
+
+
+def _delete_for_token(*, if_version: bool) -> ReturningDelete[uuid.UUID]:
+    # The write and the caller's checks in one statement (see `_caller_holds`).
+    statement = delete(Task).where(
+        Task.id == bindparam("task_id"),
+        Task.owner_id == bindparam("owner_id"),
+        _caller_holds(bindparam("owner_id"), bindparam("token_version")),
+    )
+    if if_version:
+        statement = statement.where(Task.version.in_(bindparam("versions", expanding=True)))
+    return statement.returning(Task.id)
+
+
+# Built once, without and with the If-Match versions.
+_DELETE_FOR_TOKEN = {
+    if_version: _delete_for_token(if_version=if_version) for if_version in (False, True)
 }
 
 
@@ -165,13 +201,19 @@ class TaskRepository(RepositoryBase[Task]):
         task_id: uuid.UUID,
         values: Mapping[str, Any],
         *,
+        token_version: int,
         expected_versions: Collection[int] | None,
     ) -> Task | None:
         """Apply changes and bump the version, only if the version is one of those expected.
 
-        None when no row qualified (no such task, or the version moved on).
+        Only while the owner exists and its tokens of this version are valid. None when no
+        row qualified (no such task, the version moved on, or the caller is not valid).
         """
-        statement = update(Task).where(Task.id == task_id, Task.owner_id == owner_id)
+        # Built per request: the columns set vary. The caller's checks are in its WHERE,
+        # so that a change that applies costs one statement.
+        statement = update(Task).where(
+            Task.id == task_id, Task.owner_id == owner_id, _caller_holds(owner_id, token_version)
+        )
         if expected_versions is not None:
             statement = statement.where(Task.version.in_(list(expected_versions)))
         statement = statement.values(**values, version=Task.version + 1).returning(Task)
@@ -185,14 +227,23 @@ class TaskRepository(RepositoryBase[Task]):
         owner_id: uuid.UUID,
         task_id: uuid.UUID,
         *,
+        token_version: int,
         expected_versions: Collection[int] | None,
     ) -> bool:
-        """Delete the task if its version is one of those expected; whether a row went."""
-        statement = delete(Task).where(Task.id == task_id, Task.owner_id == owner_id)
+        """Delete the task if its version is one of those expected; whether a row went.
+
+        Only while the owner exists and its tokens of this version are valid.
+        """
+        parameters: dict[str, Any] = {
+            "task_id": task_id,
+            "owner_id": owner_id,
+            "token_version": token_version,
+        }
         if expected_versions is not None:
-            statement = statement.where(Task.version.in_(list(expected_versions)))
+            parameters["versions"] = list(expected_versions)
+        statement = _DELETE_FOR_TOKEN[expected_versions is not None]
         result = await self.session.execute(
-            statement.returning(Task.id), execution_options={"synchronize_session": False}
+            statement, parameters, execution_options={"synchronize_session": False}
         )
         return result.scalar_one_or_none() is not None
 

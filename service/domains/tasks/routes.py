@@ -272,14 +272,20 @@ async def update_task(
     *,
     task_id: TaskId,
     changes: TaskUpdate,
-    user: WritingUser,
+    claims: Claims,
+    client: ClientAddress,
     session: WriteSessionDep,
     response: Response,
     if_match: IfMatch = None,
 ) -> TaskOut:
     """Apply a partial update and return the new version."""
     task = await tasks_service.update_task(
-        session=session, owner_id=user.id, task_id=task_id, changes=changes, if_match=if_match
+        session=session,
+        claims=claims,
+        task_id=task_id,
+        changes=changes,
+        if_match=if_match,
+        client=client,
     )
     return _etagged(response, task)
 
@@ -295,9 +301,14 @@ async def update_task(
     responses=with_headers(problem_responses(400, 401, 404, 412, 422, 503), _COMMON),
 )
 async def delete_task(
-    *, task_id: TaskId, user: WritingUser, session: WriteSessionDep, if_match: IfMatch = None
+    *,
+    task_id: TaskId,
+    claims: Claims,
+    client: ClientAddress,
+    session: WriteSessionDep,
+    if_match: IfMatch = None,
 ) -> None:
     """Delete the task."""
     await tasks_service.delete_task(
-        session=session, owner_id=user.id, task_id=task_id, if_match=if_match
+        session=session, claims=claims, task_id=task_id, if_match=if_match, client=client
     )

@@ -13,7 +13,7 @@ from service.core.security import AccessClaims, derive_key
 from service.db.session import WriteSession
 from service.domains.tasks import idempotency
 from service.domains.tasks.errors import PreconditionFailedError, TaskNotFoundError
-from service.domains.tasks.etags import parse_precondition
+from service.domains.tasks.etags import TooManyEntityTagsError, parse_precondition
 from service.domains.tasks.models import Task, TaskStatus
 from service.domains.tasks.repository import TaskRepository
 from service.domains.tasks.schemas import TaskCreate, TaskOut, TaskPage, TaskUpdate
@@ -143,17 +143,31 @@ async def get_task(
     return Read(task=TaskOut.model_validate(task), not_modified=not_modified)
 
 
-def _expected_versions(task_id: uuid.UUID, if_match: str | None) -> set[int] | None:
-    precondition = parse_precondition(if_match)
+async def _expected_versions(
+    session: AsyncSession,
+    claims: AccessClaims,
+    client: str | None,
+    task_id: uuid.UUID,
+    if_match: str | None,
+) -> set[int] | None:
+    try:
+        precondition = parse_precondition(if_match)
+    except TooManyEntityTagsError:
+        # A gone or revoked caller is answered 401 before anything it sent is judged.
+        await users_service.current_user(session=session, claims=claims, client=client)
+        raise
     if precondition is None or precondition.any_version:
         return None
     return precondition.versions_of(task_id, strong_only=True)
 
 
-async def _missing_or_stale(
-    session: AsyncSession, owner_id: uuid.UUID, task_id: uuid.UUID
+async def _why_nothing_applied(
+    session: AsyncSession, claims: AccessClaims, client: str | None, task_id: uuid.UUID
 ) -> TaskNotFoundError | PreconditionFailedError:
-    if await TaskRepository(session).get(owner_id, task_id) is None:
+    # A write checks the caller in its own statement; when it applied to no row, tell
+    # them apart in the order the answers always had: 401, then 404, then 412.
+    await users_service.current_user(session=session, claims=claims, client=client)
+    if await TaskRepository(session).get(claims.subject, task_id) is None:
         return _not_found(task_id)
     return PreconditionFailedError("If-Match does not name the task's current version.")
 
@@ -161,36 +175,55 @@ async def _missing_or_stale(
 async def update_task(
     *,
     session: WriteSession,
-    owner_id: uuid.UUID,
+    claims: AccessClaims,
     task_id: uuid.UUID,
     changes: TaskUpdate,
     if_match: str | None = None,
+    client: str | None = None,
 ) -> TaskOut:
-    """Apply the fields sent; with If-Match, only if it names the current version."""
-    expected = _expected_versions(task_id, if_match)
+    """Apply the fields sent; with If-Match, only if it names the current version.
+
+    The change and the caller's checks (the user exists, its tokens of this version are
+    valid) are one statement; only a change that applies to no row costs more.
+    """
+    expected = await _expected_versions(session, claims, client, task_id, if_match)
     values = changes.model_dump(exclude_unset=True)
     tasks = TaskRepository(session)
     if not values:
-        current = await tasks.get(owner_id, task_id)
+        current = await tasks.get_for_token(claims.subject, claims.token_version, task_id)
         if current is None:
+            await users_service.current_user(session=session, claims=claims, client=client)
             raise _not_found(task_id)
         if expected is not None and current.version not in expected:
             raise PreconditionFailedError("If-Match does not name the task's current version.")
         return TaskOut.model_validate(current)
-    updated = await tasks.update(owner_id, task_id, values, expected_versions=expected)
+    updated = await tasks.update(
+        claims.subject,
+        task_id,
+        values,
+        token_version=claims.token_version,
+        expected_versions=expected,
+    )
     if updated is None:
-        raise await _missing_or_stale(session, owner_id, task_id)
+        raise await _why_nothing_applied(session, claims, client, task_id)
     return TaskOut.model_validate(updated)
 
 
 async def delete_task(
     *,
     session: WriteSession,
-    owner_id: uuid.UUID,
+    claims: AccessClaims,
     task_id: uuid.UUID,
     if_match: str | None = None,
+    client: str | None = None,
 ) -> None:
-    """Delete the caller's task; with If-Match, only if it names the current version."""
-    expected = _expected_versions(task_id, if_match)
-    if not await TaskRepository(session).delete(owner_id, task_id, expected_versions=expected):
-        raise await _missing_or_stale(session, owner_id, task_id)
+    """Delete the caller's task; with If-Match, only if it names the current version.
+
+    The delete and the caller's checks are one statement, as for an update.
+    """
+    expected = await _expected_versions(session, claims, client, task_id, if_match)
+    deleted = await TaskRepository(session).delete(
+        claims.subject, task_id, token_version=claims.token_version, expected_versions=expected
+    )
+    if not deleted:
+        raise await _why_nothing_applied(session, claims, client, task_id)
