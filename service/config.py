@@ -130,6 +130,8 @@ class Settings(MigrationSettings):
     login_max_failures_per_account_address: int = Field(default=10, ge=1, le=10_000)
     login_max_failures_per_address: int = Field(default=100, ge=1, le=100_000)
     login_max_failures_per_account: int = Field(default=200, ge=1, le=100_000)
+    # Registrations (201 and 409 alike) allowed per client address within an hour.
+    registration_max_per_address: int = Field(default=20, ge=1, le=100_000)
 
     # Fault injection for staging drills (service/drills): off unless asked for.
     drills_enabled: bool = False

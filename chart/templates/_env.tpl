@@ -51,6 +51,7 @@ PASSWORD_HASH_MAX_WAITING: {{ $c.passwordHashMaxWaiting | toString | quote }}
 LOGIN_MAX_FAILURES_PER_ACCOUNT_ADDRESS: {{ $c.loginMaxFailuresPerAccountAddress | toString | quote }}
 LOGIN_MAX_FAILURES_PER_ADDRESS: {{ $c.loginMaxFailuresPerAddress | toString | quote }}
 LOGIN_MAX_FAILURES_PER_ACCOUNT: {{ $c.loginMaxFailuresPerAccount | toString | quote }}
+REGISTRATION_MAX_PER_ADDRESS: {{ $c.registrationMaxPerAddress | toString | quote }}
 {{- if and $c.drillsEnabled (eq (toString .Values.environment) "production") (not $c.drillsAllowProduction) }}
 {{- fail "config.drillsEnabled is refused with environment production unless config.drillsAllowProduction is true" }}
 {{- end }}

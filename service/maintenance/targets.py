@@ -11,6 +11,7 @@ Every cutoff is taken once per run, at its start, and moved back by PURGE_GRACE_
   detected (it revokes the family). A day after a revocation every access token issued
   from the family has expired too (ACCESS_TOKEN_TTL_SECONDS is at most a day).
 - login_attempt: once outside the login window, where it no longer counts toward a limit.
+- registration_attempt: once outside the registration window (an hour), likewise.
 """
 
 from __future__ import annotations
@@ -79,6 +80,12 @@ def _login_attempt_expired(attempt: NamedFromClause, cutoff: datetime) -> Column
     return attempt.c.attempted_at <= cutoff - login_limits.LOGIN_WINDOW
 
 
+def _registration_attempt_expired(
+    attempt: NamedFromClause, cutoff: datetime
+) -> ColumnElement[bool]:
+    return attempt.c.attempted_at <= cutoff - login_limits.REGISTRATION_WINDOW
+
+
 TARGETS = (
     Target(
         "idempotency keys",
@@ -94,5 +101,10 @@ TARGETS = (
         "login attempts",
         user_models.LoginAttempt.__table__,  # type: ignore[arg-type]
         _login_attempt_expired,
+    ),
+    Target(
+        "registration attempts",
+        user_models.RegistrationAttempt.__table__,  # type: ignore[arg-type]
+        _registration_attempt_expired,
     ),
 )

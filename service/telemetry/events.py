@@ -79,3 +79,13 @@ def tokens_revoked(
 def revoked_token_used(*, user_id: uuid.UUID, client: str | None) -> None:
     """An access token issued before its user's tokens were revoked was presented."""
     _security_event("revoked_token_used", warning=True, user_id=user_id, client=client)
+
+
+def registration_limited(*, client: str | None, retry_after_seconds: int) -> None:
+    """A registration was refused: its client address reached the registration limit."""
+    _security_event(
+        "registration_limited",
+        warning=True,
+        client=client,
+        retry_after_seconds=retry_after_seconds,
+    )

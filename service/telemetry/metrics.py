@@ -34,6 +34,7 @@ SECURITY_EVENTS: Final = (
     "refresh_reuse",
     "tokens_revoked",
     "revoked_token_used",
+    "registration_limited",
 )
 
 HTTP_REQUESTS = Counter(

@@ -2,9 +2,9 @@
 
 Schemathesis' status_code_conformance (test_openapi_contract.py) checks every status it
 provokes through the document; these statuses come from layers that generated data does
-not reach: the HTTP protocol (431), the body limit (413), the body parsing (400, 415) and
-the login lockout (429). Each is provoked on every operation it can occur on, and must be
-declared there, as problem+json, by status (not only by `default`).
+not reach: the HTTP protocol (431), the body limit (413), the body parsing (400, 415), the
+login lockout and the registration limit (429). Each is provoked on every operation it can
+occur on, and must be declared there, as problem+json, by status (not only by `default`).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import pytest
 from tests.contract.conftest import SERVED_BODY_LIMIT
 from tests.integration.api.helpers import PASSWORD
 from tests.support.problems import PROBLEM_JSON
-from tests.support.server import ServiceProcess
+from tests.support.server import ServiceProcess, running_service
 
 HEADER_LIMIT = 16_384
 BACKOFF_AFTER = 5  # half of LOGIN_MAX_FAILURES_PER_ACCOUNT_ADDRESS
@@ -118,4 +118,23 @@ def test_the_login_lockout_is_documented_on_the_token_operation(
     assert first >= BACKOFF_AFTER and set(statuses[:first]) == {400}, statuses
     locked = answers[first]
     _assert_documented(locked, 429, operation)
+    assert "Retry-After" in operation["responses"]["429"]["headers"]
+
+
+def test_the_registration_limit_is_documented_on_the_register_operation(
+    document: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    operation = document["paths"]["/api/v1/users"]["post"]
+    env = {"REGISTRATION_MAX_PER_ADDRESS": "1", "WEB_CONCURRENCY": "1"}
+    with (
+        running_service(env, cwd=tmp_path_factory.mktemp("limited")) as limited,
+        httpx.Client(base_url=limited.base_url, timeout=30) as http,
+    ):
+        email = f"limited-{uuid.uuid4().hex[:12]}@example.com"
+        body = {"email": email, "password": PASSWORD}
+        assert http.post("/api/v1/users", json=body).status_code == 201
+        refused = http.post("/api/v1/users", json=body)
+
+    _assert_documented(refused, 429, operation)
+    assert int(refused.headers["retry-after"]) > 0
     assert "Retry-After" in operation["responses"]["429"]["headers"]

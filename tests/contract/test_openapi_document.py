@@ -17,7 +17,7 @@ BODY = {400, 415, 422} | LIMITS
 OPERATIONS = {
     ("get", "/healthz"): ("getLiveness", {200} | LIMITS),
     ("get", "/readyz"): ("getReadiness", {200, 503} | LIMITS),
-    ("post", "/api/v1/users"): ("createUser", {201, 409, 503} | BODY),
+    ("post", "/api/v1/users"): ("createUser", {201, 409, 429, 503} | BODY),
     ("get", "/api/v1/users/me"): ("getCurrentUser", {200, 401, 503} | LIMITS),
     ("post", "/api/v1/auth/token"): ("issueToken", {200, 400, 401, 429, 503} | LIMITS),
     ("post", "/api/v1/auth/refresh"): ("refreshToken", {200, 401, 503} | BODY),

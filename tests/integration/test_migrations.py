@@ -16,7 +16,14 @@ from service.db.engine import create_engine
 from service.db.migrate import alembic_config
 from tests.support.apps import make_settings
 
-DOMAIN_TABLES = {"app_user", "refresh_token", "login_attempt", "task", "idempotency_key"}
+DOMAIN_TABLES = {
+    "app_user",
+    "refresh_token",
+    "login_attempt",
+    "registration_attempt",
+    "task",
+    "idempotency_key",
+}
 Result = TypeVar("Result")
 
 

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from service.domains import load_models
 from service.domains.tasks.models import IdempotencyKey
-from service.domains.users.models import LoginAttempt, RefreshToken
+from service.domains.users.models import LoginAttempt, RefreshToken, RegistrationAttempt
 from tests.support.databases import sqlite_url, url_string
 from tests.support.purge_rows import (
     Purged,
@@ -32,7 +32,7 @@ async def test_purge_deletes_what_is_past_keeping_and_keeps_the_rest(
 ) -> None:
     url, engine = migrated_engine
     owner = await add_user(engine)
-    seeded = await seed_expired(engine, owner, keys=5, families=4, attempts=3)
+    seeded = await seed_expired(engine, owner, keys=5, families=4, attempts=3, registrations=4)
     await seed_kept(engine, owner, seeded)
 
     first = run_purge(url)
@@ -42,14 +42,17 @@ async def test_purge_deletes_what_is_past_keeping_and_keeps_the_rest(
     assert first.stderr == ""
     assert len(first.stdout.strip().splitlines()) == 1, first.stdout
     purged = parse_summary(first.stdout)
-    assert (purged.keys, purged.tokens, purged.attempts) == (5, 12, 3)
+    assert (purged.keys, purged.tokens, purged.attempts, purged.registrations) == (5, 12, 3, 4)
     assert purged.stopped_by is None
     assert await missing(engine, seeded.kept) == []
     assert await count(engine, IdempotencyKey) == 2
     assert await count(engine, RefreshToken) == 3
     assert await count(engine, LoginAttempt) == 1
+    assert await count(engine, RegistrationAttempt) == 1
     assert again.returncode == 0, again.stderr
-    assert parse_summary(again.stdout) == Purged(keys=0, tokens=0, attempts=0, stopped_by=None)
+    assert parse_summary(again.stdout) == Purged(
+        keys=0, tokens=0, attempts=0, stopped_by=None, registrations=0
+    )
 
 
 async def test_a_run_stops_at_its_batch_bound_and_the_next_run_goes_on(
@@ -59,8 +62,9 @@ async def test_a_run_stops_at_its_batch_bound_and_the_next_run_goes_on(
     owner = await add_user(engine)
     await seed_expired(engine, owner, keys=10)
 
-    # Tables take turns: keys (3), tokens (0, done), attempts (0, done), keys (3), bound.
-    bounded = run_purge(url, PURGE_BATCH_SIZE="3", PURGE_MAX_BATCHES="4")
+    # Tables take turns: keys (3), tokens, login and registration attempts (0 each, done),
+    # keys (3), bound.
+    bounded = run_purge(url, PURGE_BATCH_SIZE="3", PURGE_MAX_BATCHES="5")
     rest = run_purge(url, PURGE_BATCH_SIZE="3")
 
     assert bounded.returncode == 0, bounded.stderr
@@ -100,7 +104,9 @@ async def test_two_runs_at_once_on_sqlite_share_the_rows(tmp_path: Path) -> None
     engine = create_async_engine(url_string(url))
     try:
         owner = await add_user(engine)
-        seeded = await seed_expired(engine, owner, keys=3000, families=40, attempts=500)
+        seeded = await seed_expired(
+            engine, owner, keys=3000, families=40, attempts=500, registrations=300
+        )
         await seed_kept(engine, owner, seeded)
 
         runs = [start_purge(url, tmp_path, PURGE_BATCH_SIZE="50") for _ in range(2)]
@@ -111,6 +117,7 @@ async def test_two_runs_at_once_on_sqlite_share_the_rows(tmp_path: Path) -> None
         assert sum(p.keys for p in purged) == seeded.expired_keys
         assert sum(p.tokens for p in purged) == seeded.expired_tokens
         assert sum(p.attempts for p in purged) == seeded.expired_attempts
+        assert sum(p.registrations for p in purged) == seeded.expired_registrations
         assert await missing(engine, seeded.kept) == []
     finally:
         await engine.dispose()

@@ -17,6 +17,7 @@ from service.config import Settings
 from service.core.lifecycle import ShutdownState
 from service.db.migrate import migrate
 from tests.support.databases import discard_database, new_database, url_string
+from tests.support.server import TEST_REGISTRATIONS_PER_ADDRESS
 
 TEST_JWT_SECRET = "test-secret-that-is-long-enough-for-hs256-0123456789"
 
@@ -29,6 +30,7 @@ def make_settings(url: URL | str, **overrides: object) -> Settings:
         "jwt_secret": TEST_JWT_SECRET,
         "log_format": "json",
         "db_pool_timeout_seconds": 2,
+        "registration_max_per_address": TEST_REGISTRATIONS_PER_ADDRESS,
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

@@ -19,13 +19,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from service.db.base import Base
 from service.db.types import utcnow
 from service.domains.tasks.models import IdempotencyKey
-from service.domains.users.models import LoginAttempt, RefreshToken, User
+from service.domains.users.models import LoginAttempt, RefreshToken, RegistrationAttempt, User
 from tests.support.databases import url_string
 from tests.support.server import PROJECT_ROOT, run_command, service_env
 
 SUMMARY = re.compile(
     r"^purged (?P<keys>\d+) idempotency keys, (?P<tokens>\d+) refresh tokens, "
-    r"(?P<attempts>\d+) login attempts in (?P<seconds>\d+\.\d) s(?P<rest>.*)$"
+    r"(?P<attempts>\d+) login attempts, (?P<registrations>\d+) registration attempts "
+    r"in (?P<seconds>\d+\.\d) s(?P<rest>.*)$"
 )
 LONG_AGO = timedelta(days=3)
 
@@ -38,6 +39,7 @@ class Purged:
     tokens: int
     attempts: int
     stopped_by: str | None
+    registrations: int = 0
 
 
 def parse_summary(stdout: str) -> Purged:
@@ -51,6 +53,7 @@ def parse_summary(stdout: str) -> Purged:
         int(match["tokens"]),
         int(match["attempts"]),
         stopped[1] if stopped else None,
+        int(match["registrations"]),
     )
 
 
@@ -83,6 +86,7 @@ class Seeded:
     expired_keys: int = 0
     expired_tokens: int = 0
     expired_attempts: int = 0
+    expired_registrations: int = 0
     kept: dict[type[Base], set[uuid.UUID]] = field(default_factory=dict)
 
     def keep(self, model: type[Base], ids: list[uuid.UUID]) -> None:
@@ -143,6 +147,10 @@ def _attempt(at: datetime) -> dict[str, Any]:
     return {"id": uuid.uuid4(), "email_normalized": "someone@example.com", "attempted_at": at}
 
 
+def _registration(at: datetime) -> dict[str, Any]:
+    return {"id": uuid.uuid4(), "client_address": "192.0.2.1", "attempted_at": at}
+
+
 async def seed_expired(
     engine: AsyncEngine,
     owner: uuid.UUID,
@@ -150,6 +158,7 @@ async def seed_expired(
     keys: int,
     families: int = 0,
     attempts: int = 0,
+    registrations: int = 0,
     seeded: Seeded | None = None,
 ) -> Seeded:
     """Rows past keeping: expired keys, finished families of three tokens, old attempts."""
@@ -168,9 +177,11 @@ async def seed_expired(
             tokens += [_token(owner, family, future, revoked_at=revoked) for _ in range(3)]
     await _insert(engine, RefreshToken, tokens)
     await _insert(engine, LoginAttempt, [_attempt(past) for _ in range(attempts)])
+    await _insert(engine, RegistrationAttempt, [_registration(past) for _ in range(registrations)])
     seeded.expired_keys += keys
     seeded.expired_tokens += len(tokens)
     seeded.expired_attempts += attempts
+    seeded.expired_registrations += registrations
     return seeded
 
 
@@ -189,12 +200,16 @@ async def seed_kept(engine: AsyncEngine, owner: uuid.UUID, seeded: Seeded) -> Se
     revoked = uuid.uuid4()
     tokens += [_token(owner, revoked, now + timedelta(days=5), revoked_at=past)]
     attempts = [_attempt(now - timedelta(minutes=1))]
+    # Inside the registration window (an hour), which is longer than the login window.
+    registrations = [_registration(now - timedelta(minutes=59))]
     await _insert(engine, IdempotencyKey, keys)
     await _insert(engine, RefreshToken, tokens)
     await _insert(engine, LoginAttempt, attempts)
+    await _insert(engine, RegistrationAttempt, registrations)
     seeded.keep(IdempotencyKey, [row["id"] for row in keys])
     seeded.keep(RefreshToken, [row["id"] for row in tokens])
     seeded.keep(LoginAttempt, [row["id"] for row in attempts])
+    seeded.keep(RegistrationAttempt, [row["id"] for row in registrations])
     return seeded
 
 

@@ -17,6 +17,9 @@ from pathlib import Path
 import httpx
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+# The tests register many users from one address (127.0.0.1) into databases and serves
+# they share; the registration limit's own tests set a small limit of their own.
+TEST_REGISTRATIONS_PER_ADDRESS = 100_000
 
 
 def free_port() -> int:
@@ -81,6 +84,7 @@ def service_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     env = {key: os.environ[key] for key in ("PATH", "HOME", "LANG") if key in os.environ}
     # No drain by default: tests that stop the service do not wait for a load balancer.
     env.update({"LOG_FORMAT": "json", "PYTHONUNBUFFERED": "1", "DRAIN_DELAY_SECONDS": "0"})
+    env["REGISTRATION_MAX_PER_ADDRESS"] = str(TEST_REGISTRATIONS_PER_ADDRESS)
     env.update(extra or {})
     return env
 

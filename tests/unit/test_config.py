@@ -89,6 +89,21 @@ def test_password_hash_concurrency_out_of_bounds_exits_2(value: str) -> None:
     assert "Traceback" not in result.stderr
 
 
+def test_registrations_per_address_default_to_20_and_are_configurable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert Settings().registration_max_per_address == 20
+    monkeypatch.setenv("REGISTRATION_MAX_PER_ADDRESS", "500")
+    assert Settings().registration_max_per_address == 500
+
+
+@pytest.mark.parametrize("value", ["0", "100001", "many"])
+def test_registrations_per_address_out_of_bounds_exit_2(value: str) -> None:
+    result = _run_cli({"REGISTRATION_MAX_PER_ADDRESS": value}, "serve")
+    assert result.returncode == 2
+    assert result.stderr.startswith("tasks-api: invalid setting REGISTRATION_MAX_PER_ADDRESS: ")
+
+
 def test_invalid_log_format_exits_2() -> None:
     result = _run_cli({"LOG_FORMAT": "xml"}, "serve")
     assert result.returncode == 2

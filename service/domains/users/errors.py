@@ -46,6 +46,21 @@ class TooManyAttemptsError(OAuthError):
         )
 
 
+class TooManyRegistrationsError(AppError):
+    """Too many registrations from this client address within the window."""
+
+    status = 429
+    code = "too_many_registrations"
+    title = "Too Many Registrations"
+
+    def __init__(self, retry_after_seconds: int) -> None:
+        super().__init__(
+            f"Too many registrations from this address; retry in {retry_after_seconds} s.",
+            headers={"Retry-After": str(retry_after_seconds)},
+            extra={"retry_after": retry_after_seconds},
+        )
+
+
 class RefreshTokenReusedError(InvalidTokenError):
     """A refresh token was presented a second time; its whole family is now revoked."""
 

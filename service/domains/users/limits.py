@@ -1,9 +1,11 @@
-"""The login limits: failed logins per e-mail and address, per address, and per e-mail.
+"""The login limits (failed logins per e-mail and address, per address, per e-mail), and
+the registration limit (registrations per address).
 
 The first two stop one client, with a doubling back-off before their hard limit;
 the third is a ceiling far above anyone's own mistakes, against many addresses
 guessing one account. None of them can be used by one address to lock the owner
-out from theirs.
+out from theirs. The registration limit bounds what one address learns of which
+e-mails have accounts (409) and how many accounts it creates (201).
 """
 
 from __future__ import annotations
@@ -16,6 +18,13 @@ from service.config import Settings
 from service.core.throttle import FailureWindow
 
 LOGIN_WINDOW = timedelta(minutes=15)
+REGISTRATION_WINDOW = timedelta(hours=1)
+
+
+def registration_limit(settings: Settings) -> FailureWindow:
+    """Registrations per client address within the hour: a plain window, no back-off."""
+    limit = settings.registration_max_per_address
+    return FailureWindow("registration", limit, REGISTRATION_WINDOW, limit)
 
 
 def _backoff_from(limit: int) -> int:

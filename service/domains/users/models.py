@@ -1,4 +1,4 @@
-"""Tables of the users domain: users, refresh tokens, failed login attempts."""
+"""Tables of the users domain: users, refresh tokens, failed login and registration attempts."""
 
 from __future__ import annotations
 
@@ -71,4 +71,22 @@ class LoginAttempt(Base):
     client_address: Mapped[str] = mapped_column(
         String(CLIENT_ADDRESS_MAX_LENGTH), default="", server_default=""
     )
+    attempted_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class RegistrationAttempt(Base):
+    """A registration from a client address, whatever its answer (201 or 409).
+
+    The registration limit counts these per address within its window; no e-mail is
+    kept, the address alone is what the limit needs.
+    """
+
+    __tablename__ = "registration_attempt"
+    __table_args__ = (
+        Index(None, "client_address", "attempted_at"),
+        Index(None, "attempted_at"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    client_address: Mapped[str] = mapped_column(String(CLIENT_ADDRESS_MAX_LENGTH))
     attempted_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)

@@ -10,10 +10,12 @@ from typing import Any
 from sqlalchemy import delete, select, update
 
 from service.db.repository import RepositoryBase
-from service.domains.users.models import LoginAttempt, RefreshToken, User
+from service.domains.users.models import LoginAttempt, RefreshToken, RegistrationAttempt, User
 
 # Namespace of the per-e-mail locks that serialise login attempts.
 _LOGIN_LOCK_NAMESPACE = 0x7A5C_0002
+# Namespace of the per-address locks that serialise registrations.
+_REGISTRATION_LOCK_NAMESPACE = 0x7A5C_0003
 
 
 class UserRepository(RepositoryBase[User]):
@@ -142,3 +144,34 @@ class LoginAttemptRepository(RepositoryBase[LoginAttempt]):
                 LoginAttempt.client_address == client_address,
             )
         )
+
+
+class RegistrationAttemptRepository(RepositoryBase[RegistrationAttempt]):
+    """Registrations per client address, the state of the registration limit."""
+
+    model = RegistrationAttempt
+
+    async def lock(self, client_address: str) -> None:
+        """Serialise registrations from this address until the transaction ends.
+
+        Held for one count and one insert, never during password work: the
+        registrations of one address wait for each other only that long.
+        """
+        await self.lock_until_commit(_REGISTRATION_LOCK_NAMESPACE, client_address)
+
+    async def recent(self, client_address: str, since: datetime, limit: int) -> Sequence[datetime]:
+        """Times of the latest registrations from an address after `since`, newest first."""
+        statement = (
+            select(RegistrationAttempt.attempted_at)
+            .where(
+                RegistrationAttempt.client_address == client_address,
+                RegistrationAttempt.attempted_at > since,
+            )
+            .order_by(RegistrationAttempt.attempted_at.desc())
+            .limit(limit)
+        )
+        return (await self.session.execute(statement)).scalars().all()
+
+    async def record(self, client_address: str, at: datetime) -> None:
+        """Store one registration attempt from the address."""
+        await self.add(RegistrationAttempt(client_address=client_address, attempted_at=at))

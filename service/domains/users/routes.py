@@ -55,20 +55,31 @@ _TOKEN_HEADERS = {
         "Creates a user. The e-mail is trimmed and unique case-insensitively; the password "
         "has 12 to 128 characters, not only whitespace, is not one of the 20,000 most common "
         "passwords, and is stored as an argon2id hash. A taken e-mail answers 409 in the "
-        "same time as a new one answers 201 (the password is hashed either way). 503 with "
-        "`Retry-After` when the server is busy with other logins."
+        "same time as a new one answers 201 (the password is hashed either way). "
+        "Registrations are limited per client address: 20 within an hour by default, 201 "
+        "and 409 alike; beyond, 429 `too_many_registrations` with `Retry-After`, before "
+        "any password work. 503 with `Retry-After` when the server is busy with other logins."
     ),
     status_code=status.HTTP_201_CREATED,
     response_model=UserOut,
     responses=with_headers(
-        problem_responses(400, 409, 422, 503), {**_CREATED_HEADERS, 503: RETRY_AFTER_HEADER}
+        problem_responses(400, 409, 422, 429, 503),
+        {**_CREATED_HEADERS, 429: RETRY_AFTER_HEADER, 503: RETRY_AFTER_HEADER},
     ),
 )
 async def create_user(
-    payload: UserCreate, session: WriteSessionDep, request: Request, response: Response
+    payload: UserCreate,
+    *,
+    session: WriteSessionDep,
+    settings: SettingsDep,
+    client: ClientAddress,
+    request: Request,
+    response: Response,
 ) -> UserOut:
     """Register a user and point Location at the caller's own profile."""
-    user = await users_service.register(session=session, payload=payload)
+    user = await users_service.register(
+        session=session, settings=settings, payload=payload, client=client
+    )
     response.headers["Location"] = str(request.app.url_path_for("getCurrentUser"))
     return UserOut.model_validate(user)
 

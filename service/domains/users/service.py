@@ -20,9 +20,15 @@ from service.domains.users.errors import (
     RefreshTokenReusedError,
     TokenRevokedError,
     TooManyAttemptsError,
+    TooManyRegistrationsError,
     UserGoneError,
 )
-from service.domains.users.limits import LOGIN_WINDOW, LoginFailures, LoginLimits
+from service.domains.users.limits import (
+    LOGIN_WINDOW,
+    LoginFailures,
+    LoginLimits,
+    registration_limit,
+)
 from service.domains.users.models import (
     CLIENT_ADDRESS_MAX_LENGTH,
     EMAIL_MAX_LENGTH,
@@ -32,6 +38,7 @@ from service.domains.users.models import (
 from service.domains.users.repository import (
     LoginAttemptRepository,
     RefreshTokenRepository,
+    RegistrationAttemptRepository,
     UserRepository,
 )
 from service.domains.users.schemas import TokenPair, UserCreate
@@ -49,13 +56,34 @@ class Login:
     headers: dict[str, str]
 
 
-async def register(*, session: WriteSession, payload: UserCreate) -> User:
+async def register(
+    *, session: WriteSession, settings: Settings, payload: UserCreate, client: str | None = None
+) -> User:
     """Create a user; EmailTakenError when the e-mail (case-insensitively) is in use.
 
-    The password is hashed first, whether or not the e-mail is taken, and before any
-    statement: both answers take one hash's time, and no connection waits for it.
+    Every registration counts toward its client address's limit, whatever its answer;
+    beyond it TooManyRegistrationsError, before any password work or user lookup. The
+    password is then hashed whether or not the e-mail is taken, outside any
+    transaction: both answers take one hash's time, and no connection waits for it.
     """
+    address = (client or "")[:CLIENT_ADDRESS_MAX_LENGTH]
+    limit = registration_limit(settings)
+    attempts = RegistrationAttemptRepository(session)
+    # One short transaction under the address's lock: concurrent registrations from one
+    # address count against each other, so none of them runs over the limit.
+    await attempts.lock(address)
+    now = utcnow()
+    retry_after = limit.retry_after(
+        await attempts.recent(address, now - limit.window, limit.limit), now
+    )
+    if retry_after:
+        events.registration_limited(client=client, retry_after_seconds=retry_after)
+        raise TooManyRegistrationsError(retry_after)
+    # Refused for lack of capacity (503): rolled back, the attempt does not count.
     async with security.password_work():
+        await attempts.record(address, now)
+        # The attempt stays counted whatever follows; the user is the request's own commit.
+        await session.commit()
         password_hash = await security.hash_password(payload.password)
     # The schema validated the address; its key is its lower-case form.
     user = User(
