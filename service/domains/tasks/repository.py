@@ -15,6 +15,7 @@ from sqlalchemy import (
     bindparam,
     delete,
     exists,
+    insert,
     select,
     true,
     tuple_,
@@ -22,11 +23,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import aliased
-from sqlalchemy.sql.dml import ReturningDelete
+from sqlalchemy.sql.dml import ReturningDelete, ReturningInsert
 
 from service.core.pagination import Position
 from service.db.errors import sqlstate_of
 from service.db.repository import RepositoryBase
+from service.db.types import utcnow
 from service.domains.tasks.models import IdempotencyKey, Task, TaskStatus
 from service.domains.users.models import User
 
@@ -114,6 +116,38 @@ _DELETE_FOR_TOKEN = {
 }
 
 
+# Every column of a new task: the statement below runs no column defaults.
+_NEW_TASK_COLUMNS = (
+    "id",
+    "owner_id",
+    "title",
+    "description",
+    "status",
+    "priority",
+    "due_at",
+    "created_at",
+    "updated_at",
+    "version",
+)
+
+
+def _insert_for_token() -> ReturningInsert[Task]:
+    # A create in one statement that also checks the caller: the new row is selected
+    # from the owner's user row, kept only while it has the token's version, so a gone
+    # or revoked caller inserts nothing.
+    columns = Task.__table__.c
+    given = [name for name in _NEW_TASK_COLUMNS if name != "owner_id"]
+    row = select(
+        User.id.label("owner_id"),
+        *(bindparam(f"new_{name}", type_=columns[name].type).label(name) for name in given),
+    ).where(User.id == bindparam("caller_id"), User.token_version == bindparam("token_version"))
+    return insert(Task).from_select(["owner_id", *given], row).returning(Task)
+
+
+# Built once.
+_INSERT_FOR_TOKEN = _insert_for_token()
+
+
 class Claim(Enum):
     """The outcome of claiming an idempotency key."""
 
@@ -142,6 +176,25 @@ class TaskRepository(RepositoryBase[Task]):
         """
         parameters = {"task_id": task_id, "owner_id": owner_id, "token_version": token_version}
         result = await self.session.execute(_GET_TASK_FOR_TOKEN, parameters)
+        return result.scalar_one_or_none()
+
+    async def add_for_token(
+        self, owner_id: uuid.UUID, token_version: int, fields: Mapping[str, Any]
+    ) -> Task | None:
+        """Insert a new task of these fields if the owner's tokens of this version are valid.
+
+        None, with nothing written, when the owner is gone or the version moved on.
+        """
+        now = utcnow()
+        # The columns the model's defaults would fill in, as they would.
+        values = {"id": uuid.uuid4(), "created_at": now, "updated_at": now, "version": 1}
+        values.update(fields, owner_id=owner_id)
+        parameters = {f"new_{name}": values[name] for name in _NEW_TASK_COLUMNS}
+        parameters.update(caller_id=owner_id, token_version=token_version)
+        # One row from a SELECT, not an ORM bulk insert of the parameters.
+        result = await self.session.execute(
+            _INSERT_FOR_TOKEN, parameters, execution_options={"dml_strategy": "orm"}
+        )
         return result.scalar_one_or_none()
 
     async def page_for_token(

@@ -28,7 +28,7 @@ from service.domains.tasks import service as tasks_service
 from service.domains.tasks.etags import task_etag
 from service.domains.tasks.models import IDEMPOTENCY_KEY_MAX_LENGTH, TaskStatus
 from service.domains.tasks.schemas import TaskCreate, TaskOut, TaskPage, TaskUpdate
-from service.domains.users.dependencies import Claims, ClientAddress, WritingUser
+from service.domains.users.dependencies import Claims, ClientAddress
 
 router = APIRouter(prefix="/tasks", tags=["tasks"])
 
@@ -133,7 +133,8 @@ def _etagged(response: Response, task: TaskOut) -> TaskOut:
 async def create_task(
     *,
     payload: TaskCreate,
-    user: WritingUser,
+    claims: Claims,
+    client: ClientAddress,
     session: WriteSessionDep,
     request: Request,
     response: Response,
@@ -141,7 +142,11 @@ async def create_task(
 ) -> TaskOut:
     """Create a task (at most once per Idempotency-Key and body)."""
     created = await tasks_service.create_task(
-        session=session, owner_id=user.id, payload=payload, idempotency_key=idempotency_key
+        session=session,
+        claims=claims,
+        payload=payload,
+        idempotency_key=idempotency_key,
+        client=client,
     )
     response.headers["Location"] = str(
         request.app.url_path_for("getTask", task_id=str(created.task.id))
