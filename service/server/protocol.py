@@ -7,24 +7,24 @@ problem+json document as soon as either limit is passed, then closes the connect
 without reading further. Bodies are not counted here (the body limit answers 413).
 
 It also bounds the API requests in flight in the worker (MAX_IN_FLIGHT): one more
-is answered 503 + Retry-After here, before the application, its telemetry and its
-middleware are entered, so that a shed answer costs next to nothing.
+is answered 503 + Retry-After here, written in the callback that parsed its headers,
+before the application, its telemetry and its middleware (service/server/shedding.py).
 """
 
 from __future__ import annotations
 
-import json
-import time
-import uuid
-from dataclasses import dataclass
 from typing import Any
 
 import httptools
-import structlog
-from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
-from service.core.problem import PROBLEM_JSON, problem_body
+from service.server.admission import InFlight
+from service.server.shedding import (
+    API_PREFIX,
+    ProtocolHeaders,
+    header_limit_response,
+    shed_response,
+)
 
 DEFAULT_HEADER_BYTES = 16_384
 DEFAULT_HEADER_COUNT = 100
@@ -33,94 +33,8 @@ DEFAULT_HEADER_COUNT = 100
 _READ_SLACK = 65_536
 
 
-OVERLOAD_RETRY_AFTER_SECONDS = 1
-API_PREFIX = "/api/"
-_SHED_SUMMARY_SECONDS = 10.0
-log = structlog.get_logger("service.server")
-
-
 class HeaderLimitExceededError(Exception):
     """Raised inside a parser callback: the request's headers passed a limit."""
-
-
-def header_limit_response(detail: str) -> bytes:
-    """The complete 431 answer, problem+json, with the connection closed after it."""
-    body = problem_body(
-        status=431,
-        code="request_header_fields_too_large",
-        detail=detail,
-        instance="",
-        request_id=None,
-    )
-    # Refused before the request exists: there is no path or request id to name.
-    del body["instance"], body["request_id"]
-    payload = json.dumps(body).encode()
-    head = (
-        b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
-        b"content-type: " + PROBLEM_JSON.encode() + b"\r\n"
-        b"content-length: " + str(len(payload)).encode() + b"\r\n"
-        b"cache-control: no-store\r\n"
-        b"connection: close\r\n\r\n"
-    )
-    return head + payload
-
-
-@dataclass
-class InFlight:
-    """The API requests in flight in this worker, against its bound; shed since the last line."""
-
-    limit: int
-    count: int = 0
-    shed: int = 0
-    summary_at: float = 0.0
-
-    def admitted(self, app: ASGIApp) -> ASGIApp:
-        """The app, for a request that takes one of the slots until it is finished."""
-        self.count += 1
-
-        async def counted(scope: Scope, receive: Receive, send: Send) -> None:
-            try:
-                await app(scope, receive, send)
-            finally:
-                self.count -= 1
-
-        return counted
-
-    async def shed_answer(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """503 + Retry-After problem+json, without the application."""
-        request_id = uuid.uuid4().hex
-        body = problem_body(
-            status=503,
-            code="overloaded",
-            detail="The service is at capacity; retry after the Retry-After delay.",
-            instance=scope["path"],
-            request_id=request_id,
-            extra={"retry_after": OVERLOAD_RETRY_AFTER_SECONDS},
-        )
-        payload = json.dumps(body).encode()
-        headers = [
-            (b"content-type", PROBLEM_JSON.encode()),
-            (b"content-length", str(len(payload)).encode()),
-            (b"retry-after", str(OVERLOAD_RETRY_AFTER_SECONDS).encode()),
-            (b"cache-control", b"no-store"),
-            (b"x-content-type-options", b"nosniff"),
-            (b"x-request-id", request_id.encode()),
-        ]
-        await send({"type": "http.response.start", "status": 503, "headers": headers})
-        await send({"type": "http.response.body", "body": payload})
-        self._count_shed(scope["method"])
-
-    def _count_shed(self, method: str) -> None:
-        from service.telemetry.http import record_shed_request
-
-        record_shed_request(method)
-        self.shed += 1
-        now = time.monotonic()
-        # One line per 10 s at most: a line per shed answer would cost more than the answer.
-        if now - self.summary_at >= _SHED_SUMMARY_SECONDS:
-            log.warning("requests_shed", shed=self.shed, in_flight=self.count, limit=self.limit)
-            self.shed = 0
-            self.summary_at = now
 
 
 class HeaderLimitedProtocol(HttpToolsProtocol):
@@ -129,6 +43,7 @@ class HeaderLimitedProtocol(HttpToolsProtocol):
     max_header_bytes: int = DEFAULT_HEADER_BYTES
     max_header_count: int = DEFAULT_HEADER_COUNT
     in_flight: InFlight | None = None  # one per worker, shared by its connections
+    answer_headers: ProtocolHeaders = ProtocolHeaders()
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -137,7 +52,8 @@ class HeaderLimitedProtocol(HttpToolsProtocol):
         self._unparsed_bytes = 0  # read while the headers were still unfinished
         self._header_count = 0
         self._refused = False
-        self._shed_cycle: RequestResponseCycle | None = None
+        if self.in_flight is not None:
+            self.in_flight.watch(self.loop)
 
     def data_received(self, data: bytes) -> None:
         if self._refused:
@@ -178,7 +94,7 @@ class HeaderLimitedProtocol(HttpToolsProtocol):
     def _refuse(self, detail: str) -> None:
         self._refused = True
         self.logger.warning("request headers over the limit: %s", detail)
-        self.transport.write(header_limit_response(detail))
+        self.transport.write(header_limit_response(detail, self.answer_headers.security))
         self.transport.close()
 
     def _bytes_detail(self) -> str:
@@ -192,24 +108,42 @@ class HeaderLimitedProtocol(HttpToolsProtocol):
     def _start_asgi_task(self, cycle: RequestResponseCycle, app: Any) -> None:
         in_flight = self.in_flight
         if in_flight is not None and cycle.scope["path"].startswith(API_PREFIX):
-            if in_flight.count >= in_flight.limit:
-                app = in_flight.shed_answer
-                self._shed_cycle = cycle
-            else:
-                app = in_flight.admitted(app)
+            if in_flight.full:
+                self._shed(cycle, in_flight)
+                return
+            app = in_flight.admitted(app)
         super()._start_asgi_task(cycle, app)
 
-    def on_response_complete(self) -> None:
-        if self._shed_cycle is not None and self._shed_cycle is self.cycle:
-            # MAX_REQUESTS recycles a worker for what serving does to its memory; a shed
-            # answer does nothing of the kind, and overload is the worst time to restart.
-            self._shed_cycle = None
-            self.server_state.total_requests -= 1
-        super().on_response_complete()
+    def _shed(self, cycle: RequestResponseCycle, in_flight: InFlight) -> None:
+        """Answer 503 + Retry-After now, without a task: the cycle is complete at once.
+
+        The parser then skips the request's body (the cycle is complete) and the
+        connection stays open for the next request, as after any answer; with
+        `Expect: 100-continue` the body was never asked for, so it is closed instead.
+        """
+        scope = cycle.scope
+        keep_alive = cycle.keep_alive and not cycle.waiting_for_100_continue
+        headers = self.answer_headers
+        extra = headers.security + headers.cors(scope["headers"])
+        cycle.response_started = cycle.response_complete = True
+        self.transport.write(
+            shed_response(scope["path"], scope["method"], extra, keep_alive=keep_alive)
+        )
+        in_flight.counted_shed(scope["method"])
+        if not keep_alive:
+            self.transport.close()
+            return
+        # MAX_REQUESTS recycles a worker for what serving does to its memory; a shed
+        # answer does nothing of the kind, and overload is the worst time to restart.
+        self.server_state.total_requests -= 1
+        self.on_response_complete()
 
     # Parser callbacks. An exception raised in one stops the parser: httptools re-raises it
     # from feed_data as HttpParserCallbackError, with the original as its context.
     def on_message_begin(self) -> None:
+        # A request pipelined behind a shed answer starts in the same read: the keep-alive
+        # timer that answer armed must not run while this one is served.
+        self._unset_keepalive_if_required()
         self._in_headers = True
         self._header_bytes = 0
         self._unparsed_bytes = 0
@@ -240,15 +174,26 @@ class HeaderLimitedProtocol(HttpToolsProtocol):
 
 
 def header_limited_protocol(
-    max_bytes: int, max_count: int, max_in_flight: int | None = None
+    max_bytes: int,
+    max_count: int,
+    max_in_flight: int | None = None,
+    answer_headers: ProtocolHeaders | None = None,
+    *,
+    shed_loop_lag: float | None = None,
 ) -> type[HeaderLimitedProtocol]:
-    """The protocol class uvicorn instantiates per connection, with these limits."""
+    """The protocol class uvicorn instantiates per connection, with these limits.
+
+    `shed_loop_lag` (seconds) makes the in-flight bound adapt to the loop's lag.
+    """
     return type(
         "TasksApiHttpProtocol",
         (HeaderLimitedProtocol,),
         {
             "max_header_bytes": max_bytes,
             "max_header_count": max_count,
-            "in_flight": None if max_in_flight is None else InFlight(max_in_flight),
+            "in_flight": None
+            if max_in_flight is None
+            else InFlight(max_in_flight, lag_target=shed_loop_lag),
+            "answer_headers": answer_headers or ProtocolHeaders(),
         },
     )

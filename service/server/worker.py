@@ -17,6 +17,7 @@ from uvicorn_worker import UvicornWorker
 from service.config import Settings
 from service.core.lifecycle import process_shutdown
 from service.server.protocol import header_limited_protocol
+from service.server.shedding import ProtocolHeaders
 
 
 class DrainingServer(Server):
@@ -75,6 +76,11 @@ class DrainingUvicornWorker(UvicornWorker):  # type: ignore[misc]
                 settings.request_header_limit_bytes,
                 settings.request_header_count_limit,
                 settings.in_flight_limit,
+                ProtocolHeaders.of(
+                    settings.hsts_max_age_seconds if settings.hsts_enabled else None,
+                    settings.cors_origins,
+                ),
+                shed_loop_lag=settings.shed_loop_lag_ms / 1000 or None,
             )
         # gunicorn's quick shutdown (SIGINT/SIGQUIT to the master) sends SIGQUIT: stop the
         # server at once. uvicorn-worker's own handler only flags the gunicorn worker,

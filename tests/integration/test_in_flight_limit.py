@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from service.config import Settings
-from service.server.protocol import OVERLOAD_RETRY_AFTER_SECONDS
+from service.server.shedding import OVERLOAD_RETRY_AFTER_SECONDS
 from service.telemetry.http import SHED_HANDLER
 from tests.observability.paths import OBSERVABILITY
 from tests.support.problems import PROBLEM_JSON
@@ -159,6 +159,14 @@ def test_the_default_bound_is_the_pool_s_connections() -> None:
 def test_max_in_flight_out_of_bounds_is_refused(value: int) -> None:
     with pytest.raises(ValueError, match="max_in_flight"):
         Settings(max_in_flight=value)
+
+
+def test_the_bound_adapts_to_the_loop_s_lag_unless_turned_off() -> None:
+    assert Settings().shed_loop_lag_ms == 25
+    assert Settings(shed_loop_lag_ms=0).shed_loop_lag_ms == 0
+    for value in (-1, 10_001):
+        with pytest.raises(ValueError, match="shed_loop_lag_ms"):
+            Settings(shed_loop_lag_ms=value)
 
 
 def test_without_the_drill_nothing_is_shed(tmp_path: Path) -> None:

@@ -1,0 +1,125 @@
+"""How many API requests a worker admits at once: MAX_IN_FLIGHT, lowered while its loop lags.
+
+A worker is one event loop on (at most) one core. A fixed bound sized from the database
+pool keeps requests from waiting for a connection, but not from waiting for the CPU:
+where requests cost more CPU than they wait for the database, 20 of them in flight make
+every turn of the loop long, and everything the loop does next waits for it, the shed
+answers and the probes included. So the bound adapts (AIMD, as TCP's congestion window):
+
+- a timer due every TICK seconds measures the loop's lag, how late it ran;
+- a lag over SHED_LOOP_LAG_MS lowers the bound by a quarter, not below a quarter of
+  MAX_IN_FLIGHT (FLOOR at least); a late timer runs once per late turn, so the bound
+  falls about once per lag period;
+- while the lag stays under half the target and the bound is what holds requests back,
+  it rises by one every RAISE_EVERY seconds, up to MAX_IN_FLIGHT.
+
+An idle or I/O-bound worker never lags, so it keeps the full bound; a worker whose CPU
+is the limit (its own load, a CPU limit's throttling, a busy node) admits what its loop
+can turn over in time and answers the rest at once with 503 + Retry-After.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+
+import structlog
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+TICK = 0.01
+RAISE_EVERY = 0.05
+FLOOR = 2
+_DECREASE = 0.75
+_SHED_SUMMARY_SECONDS = 10.0
+log = structlog.get_logger("service.server")
+
+
+@dataclass
+class InFlight:
+    """The API requests in flight in this worker, against its current bound."""
+
+    limit: int  # MAX_IN_FLIGHT: the bound never rises above it
+    lag_target: float | None = None  # seconds; None: the bound is fixed at `limit`
+    count: int = 0
+    bound: int = field(init=False)
+    floor: int = field(init=False)
+    shed: int = 0
+    lowest: int = field(init=False)  # the lowest bound since the last summary line
+    summary_at: float = 0.0
+    _raised_at: float = 0.0
+    _monitor: asyncio.TimerHandle | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        self.bound = self.lowest = self.limit
+        # A client that answers every 503 at once with a new request (a closed-loop load
+        # tool, an eager retry loop) makes shed answers most of the loop's work: a bound
+        # lowered for that lag would only shed more. The floor keeps a share of the slots.
+        self.floor = min(self.limit, max(FLOOR, self.limit // 4))
+
+    @property
+    def full(self) -> bool:
+        """Whether one more request would pass the current bound."""
+        return self.count >= self.bound
+
+    def watch(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Start measuring the loop's lag (once per worker, on its first connection)."""
+        if self.lag_target is None or self._monitor is not None:
+            return
+        self._monitor = loop.call_at(loop.time() + TICK, self._tick, loop, loop.time() + TICK)
+
+    def _tick(self, loop: asyncio.AbstractEventLoop, due: float) -> None:
+        now = loop.time()
+        self.adjust(now - due, now)
+        self._monitor = loop.call_at(now + TICK, self._tick, loop, now + TICK)
+
+    def adjust(self, lag: float, now: float) -> None:
+        """One measurement of the loop's lag, in seconds, taken at `now` (loop time)."""
+        target = self.lag_target
+        if target is None:
+            return
+        if lag > target:
+            self.bound = max(self.floor, int(self.bound * _DECREASE))
+            self.lowest = min(self.lowest, self.bound)
+            self._raised_at = now
+        elif (
+            lag < target / 2
+            and self.bound < self.limit
+            and self.count >= self.bound
+            and now - self._raised_at >= RAISE_EVERY
+        ):
+            self.bound += 1
+            self._raised_at = now
+
+    def admitted(self, app: ASGIApp) -> ASGIApp:
+        """The app, for a request that takes one of the slots until it is finished."""
+        self.count += 1
+
+        async def counted(scope: Scope, receive: Receive, send: Send) -> None:
+            try:
+                await app(scope, receive, send)
+            finally:
+                self.count -= 1
+
+        return counted
+
+    def counted_shed(self, method: str) -> None:
+        """Count one shed answer; a summary line every 10 s at most."""
+        from service.telemetry.http import record_shed_request
+
+        record_shed_request(method)
+        self.shed += 1
+        now = time.monotonic()
+        # A line per shed answer would cost more than the answer.
+        if now - self.summary_at >= _SHED_SUMMARY_SECONDS:
+            log.warning(
+                "requests_shed",
+                shed=self.shed,
+                in_flight=self.count,
+                bound=self.bound,
+                lowest_bound=self.lowest,
+                limit=self.limit,
+            )
+            self.shed = 0
+            self.lowest = self.bound
+            self.summary_at = now
