@@ -44,6 +44,7 @@ FORWARDED_ALLOW_IPS: {{ $c.forwardedAllowIps | quote }}
 {{- if not (kindIs "invalid" $c.maxInFlight) }}
 MAX_IN_FLIGHT: {{ $c.maxInFlight | toString | quote }}
 {{- end }}
+SHED_LOOP_LAG_MS: {{ $c.shedLoopLagMs | toString | quote }}
 HSTS_ENABLED: {{ $c.hstsEnabled | toString | quote }}
 HSTS_MAX_AGE_SECONDS: {{ $c.hstsMaxAgeSeconds | toString | quote }}
 PASSWORD_HASH_CONCURRENCY: {{ $c.passwordHashConcurrency | toString | quote }}
