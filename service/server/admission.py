@@ -7,9 +7,9 @@ every turn of the loop long, and everything the loop does next waits for it, the
 answers and the probes included. So the bound adapts (AIMD, as TCP's congestion window):
 
 - a timer due every TICK seconds measures the loop's lag, how late it ran;
-- a lag over SHED_LOOP_LAG_MS lowers the bound by a quarter, not below a quarter of
-  MAX_IN_FLIGHT (FLOOR at least); a late timer runs once per late turn, so the bound
-  falls about once per lag period;
+- a lag over SHED_LOOP_LAG_MS lowers the bound by a quarter, by half from twice the
+  target, not below a quarter of MAX_IN_FLIGHT (FLOOR at least); a late timer runs
+  once per late turn, so the bound falls about once per lag period;
 - while the lag stays under half the target and the bound is what holds requests back,
   it rises by one every RAISE_EVERY seconds, up to MAX_IN_FLIGHT.
 
@@ -31,6 +31,7 @@ TICK = 0.01
 RAISE_EVERY = 0.05
 FLOOR = 2
 _DECREASE = 0.75
+_DECREASE_MOST = 0.5
 _SHED_SUMMARY_SECONDS = 10.0
 log = structlog.get_logger("service.server")
 
@@ -79,7 +80,8 @@ class InFlight:
         if target is None:
             return
         if lag > target:
-            self.bound = max(self.floor, int(self.bound * _DECREASE))
+            factor = _DECREASE_MOST if lag >= 2 * target else _DECREASE
+            self.bound = max(self.floor, int(self.bound * factor))
             self.lowest = min(self.lowest, self.bound)
             self._raised_at = now
         elif (

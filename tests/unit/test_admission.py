@@ -33,11 +33,21 @@ def test_a_loop_that_keeps_up_keeps_the_full_bound() -> None:
 
 def test_a_lagging_loop_lowers_the_bound_by_a_quarter_each_time() -> None:
     in_flight = _busy()
-    in_flight.adjust(TARGET * 3, now=1.0)
+    in_flight.adjust(TARGET * 1.5, now=1.0)
     assert in_flight.bound == 15
-    in_flight.adjust(TARGET * 3, now=1.1)
+    in_flight.adjust(TARGET * 1.5, now=1.1)
     assert in_flight.bound == 11
     assert in_flight.lowest == 11
+
+
+def test_a_loop_twice_as_late_as_the_target_halves_the_bound() -> None:
+    in_flight = _busy(limit=40)
+    in_flight.adjust(TARGET * 2, now=1.0)
+    assert in_flight.bound == 20
+    in_flight.adjust(TARGET * 30, now=1.1)
+    assert in_flight.bound == 10, "and never below the floor"
+    in_flight.adjust(TARGET * 30, now=1.2)
+    assert in_flight.bound == 10
 
 
 @pytest.mark.parametrize(("limit", "floor"), [(20, 5), (100, 25), (6, FLOOR), (1, 1)])
@@ -50,7 +60,7 @@ def test_the_bound_never_falls_below_a_quarter_of_the_limit(limit: int, floor: i
 
 def test_the_bound_rises_by_one_per_interval_while_it_holds_requests_back() -> None:
     in_flight = _busy()
-    in_flight.adjust(1.0, now=0.0)  # 15
+    in_flight.adjust(TARGET * 1.5, now=0.0)  # 15
     in_flight.count = in_flight.bound
     in_flight.adjust(0.0, now=RAISE_EVERY / 2)
     assert in_flight.bound == 15, "at most one step per interval"
@@ -62,7 +72,7 @@ def test_the_bound_rises_by_one_per_interval_while_it_holds_requests_back() -> N
 
 def test_an_unused_bound_is_not_raised() -> None:
     in_flight = _busy()
-    in_flight.adjust(1.0, now=0.0)
+    in_flight.adjust(TARGET * 1.5, now=0.0)
     in_flight.count = 3
     for step in range(1, 10):
         in_flight.adjust(0.0, now=step * RAISE_EVERY)
@@ -72,7 +82,7 @@ def test_an_unused_bound_is_not_raised() -> None:
 
 def test_a_lag_between_half_the_target_and_the_target_holds_the_bound() -> None:
     in_flight = _busy()
-    in_flight.adjust(1.0, now=0.0)
+    in_flight.adjust(TARGET * 1.5, now=0.0)
     in_flight.count = in_flight.bound
     for step in range(1, 10):
         in_flight.adjust(TARGET * 0.75, now=step * RAISE_EVERY)
