@@ -16,23 +16,23 @@ import asyncio
 import contextlib
 import json
 import math
+import resource
 import secrets
 import subprocess
 import sys
 import time
-import uuid
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 
 from tests.load.checks import Check, make_check, ratio
 from tests.load.loadgen import Load, RunResult, run_wrk
 from tests.load.openloop import API_KINDS, PROBE_PATHS, Outcome
+from tests.load.seed import count_tagged, missing_tasks
 from tests.load.targets import Target
 from tests.support.server import PROJECT_ROOT
 
@@ -95,6 +95,8 @@ class OverloadSummary:
     success_p99_ms: float | None
     shed: int
     shed_p99_ms: float | None
+    settled_shed_p99_ms: float | None  # scheduled after the first second: the bound has adapted
+    generator_cpu_s: float | None  # the generator's own CPU, which the machine's cores share
     answers: dict[str, int]  # API answers by status (and problem code)
     errors: dict[str, int]  # API requests without an answer, by cause
     probes: list[ProbeSummary]
@@ -112,7 +114,12 @@ def _label(outcome: Outcome) -> str:
 
 
 def summarise_outcomes(
-    outcomes: Sequence[Outcome], *, duration: float, planned_rps: float, peak_rps: float
+    outcomes: Sequence[Outcome],
+    *,
+    duration: float,
+    planned_rps: float,
+    peak_rps: float,
+    generator_cpu_s: float | None = None,
 ) -> OverloadSummary:
     """Goodput, shed answers, failures and probes of one overload run."""
     if duration <= 0:
@@ -155,6 +162,10 @@ def summarise_outcomes(
         shed_p99_ms=_rounded(
             percentile([o.latency_ms for o in shed if o.latency_ms is not None], 99)
         ),
+        settled_shed_p99_ms=_rounded(
+            percentile([o.latency_ms for o in shed if o.latency_ms is not None and o.at >= 1], 99)
+        ),
+        generator_cpu_s=_rounded(generator_cpu_s, 1),
         answers=dict(Counter(_answer(o) for o in api if o.status is not None)),
         errors=dict(Counter(o.error or "unknown" for o in api if o.status is None)),
         probes=probes,
@@ -207,34 +218,6 @@ def overload_checks(
     ]
 
 
-async def missing_tasks(dsn: str, ids: Sequence[str]) -> list[str]:
-    """The ids (in the order given) that have no row in the task table."""
-    wanted = [uuid.UUID(task_id) for task_id in ids]  # ValueError for a malformed id
-    if not wanted:
-        return []
-    connection = await asyncpg.connect(dsn)
-    try:
-        rows = await connection.fetch("SELECT id FROM task WHERE id = ANY($1::uuid[])", wanted)
-    finally:
-        await connection.close()
-    found = {row["id"] for row in rows}
-    return [task_id for task_id, key in zip(ids, wanted, strict=True) if key not in found]
-
-
-async def count_tagged(dsn: str, tag: str) -> int:
-    """Rows created by the overload run `tag` (answered or not)."""
-    if not tag.isalnum():
-        raise ValueError(f"a run tag is letters and digits, not {tag!r}")
-    connection = await asyncpg.connect(dsn)
-    try:
-        count: int = await connection.fetchval(
-            "SELECT count(*) FROM task WHERE title LIKE $1", f"overload {tag} %"
-        )
-    finally:
-        await connection.close()
-    return count
-
-
 def wait_idle(target: Target, timeout: float = 120.0) -> float:
     """Wait until /healthz answers fast again (the queue drained); the seconds it took."""
     started = time.monotonic()
@@ -258,8 +241,8 @@ def generate(
     ids_file: Path,
     tag: str,
     output: Path,
-) -> list[Outcome]:
-    """Run the open-loop generator in its own process; its outcomes."""
+) -> tuple[list[Outcome], float]:
+    """Run the open-loop generator in its own process; its outcomes and its CPU seconds."""
     argv = [
         sys.executable,
         "-m",
@@ -278,10 +261,17 @@ def generate(
     ]
     if target.metrics_port is not None:
         argv.append(f"--metrics-port={target.metrics_port}")
+    before = _children_cpu()
     subprocess.run(
         argv, cwd=PROJECT_ROOT, check=True, timeout=settings.duration + settings.timeout + 120
     )
-    return [Outcome(**json.loads(line)) for line in output.read_text().splitlines() if line]
+    cpu = _children_cpu() - before
+    return [Outcome(**json.loads(line)) for line in output.read_text().splitlines() if line], cpu
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _ms(value: float | None) -> str:
@@ -306,10 +296,12 @@ def format_overload(
         f"| closed-loop peak (wrk, same mix) | {summary.peak_rps:.0f} req/s |",
         f"| offered | {summary.planned_rps:.0f} req/s for {summary.duration:g} s "
         f"({summary.requests} requests; {summary.sent_late} sent > {LATE_MS:g} ms late, "
-        f"send lag p99 {_ms(summary.send_lag_p99_ms)}) |",
+        f"send lag p99 {_ms(summary.send_lag_p99_ms)}; the generator's CPU "
+        f"{summary.generator_cpu_s} s) |",
         f"| goodput (2xx in time) | {summary.goodput_rps:.0f} req/s = "
         f"{summary.goodput_ratio} of the peak; 2xx p99 {_ms(summary.success_p99_ms)} |",
-        f"| shed (503 + Retry-After) | {summary.shed}, p99 {_ms(summary.shed_p99_ms)} |",
+        f"| shed (503 + Retry-After) | {summary.shed}, p99 {_ms(summary.shed_p99_ms)}; "
+        f"after the first second p99 {_ms(summary.settled_shed_p99_ms)} |",
         f"| answers by status | {answers} |",
         f"| no answer | {failed} |",
         f"| probes | {probes} |",
@@ -347,7 +339,7 @@ def run_overload(
     token_file.chmod(0o600)
     tag = secrets.token_hex(4)
     try:
-        outcomes = generate(
+        outcomes, generator_cpu = generate(
             settings,
             target,
             rate=rate,
@@ -360,7 +352,11 @@ def run_overload(
         token_file.unlink()
     log(f"overload: queue drained {wait_idle(target):.1f} s after the generator stopped")
     summary = summarise_outcomes(
-        outcomes, duration=settings.duration, planned_rps=rate, peak_rps=peak.success_rps
+        outcomes,
+        duration=settings.duration,
+        planned_rps=rate,
+        peak_rps=peak.success_rps,
+        generator_cpu_s=generator_cpu,
     )
     ids = created_ids(outcomes)
     created = sum(1 for o in outcomes if o.status == 201)

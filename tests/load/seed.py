@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -86,3 +88,31 @@ async def seed(url: URL, base_url: str, tasks_per_user: int, ids_file: Path) -> 
     ids = await insert_tasks(url, user.user_id, tasks_per_user)
     await asyncio.to_thread(ids_file.write_text, "\n".join(ids) + "\n")
     return user
+
+
+async def missing_tasks(dsn: str, ids: Sequence[str]) -> list[str]:
+    """The ids (in the order given) that have no row in the task table."""
+    wanted = [uuid.UUID(task_id) for task_id in ids]  # ValueError for a malformed id
+    if not wanted:
+        return []
+    connection = await asyncpg.connect(dsn)
+    try:
+        rows = await connection.fetch("SELECT id FROM task WHERE id = ANY($1::uuid[])", wanted)
+    finally:
+        await connection.close()
+    found = {row["id"] for row in rows}
+    return [task_id for task_id, key in zip(ids, wanted, strict=True) if key not in found]
+
+
+async def count_tagged(dsn: str, tag: str) -> int:
+    """Rows created by the overload run `tag` (answered or not)."""
+    if not tag.isalnum():
+        raise ValueError(f"a run tag is letters and digits, not {tag!r}")
+    connection = await asyncpg.connect(dsn)
+    try:
+        count: int = await connection.fetchval(
+            "SELECT count(*) FROM task WHERE title LIKE $1", f"overload {tag} %"
+        )
+    finally:
+        await connection.close()
+    return count

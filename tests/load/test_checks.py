@@ -144,7 +144,7 @@ def test_overload_summary_that_meets_the_bar() -> None:
     checks = overload_checks(summary, created=20, missing=0, probe_timeout=2.0)
     assert [check.passed for check in checks] == [True, True, True, True]
     table = format_overload(summary, created=20, committed=20, probe_timeout=2.0)
-    assert "| shed (503 + Retry-After) | 300, p99 4.0 ms |" in table
+    assert "| shed (503 + Retry-After) | 300, p99 4.0 ms; after the first second p99 n/a |" in table
     assert "| goodput (2xx in time) | 100 req/s = 0.909 of the peak; 2xx p99 30.0 ms |" in table
 
 
@@ -171,10 +171,22 @@ def test_overload_summary_of_a_server_that_queues() -> None:
     assert "nothing was shed" in checks[1].note
     assert "over the timeout" in checks[2].note
     table = "\n".join(format_overload(summary, created=0, committed=7, probe_timeout=2.0))
-    assert "| shed (503 + Retry-After) | 0, p99 n/a |" in table
+    assert "| shed (503 + Retry-After) | 0, p99 n/a; after the first second p99 n/a |" in table
     assert "/healthz p99 > 2000 ms, 98/100 answered 200; /readyz p99 7.0 ms" in table
     assert "| no answer | timeout 60 |" in table
     assert "rows of the run in the database: 7 |" in table
+
+
+def test_shed_answers_after_the_first_second_and_the_generator_s_cpu() -> None:
+    early = [Outcome("get", 0.5, 0.1, 900.0, 503, True, None, None, "overloaded")] * 5
+    settled = [Outcome("get", 1.5, 0.1, 30.0, 503, True, None, None, "overloaded")] * 95
+    summary = summarise_outcomes(
+        early + settled, duration=2.0, planned_rps=50, peak_rps=10, generator_cpu_s=0.42
+    )
+    assert (summary.shed_p99_ms, summary.settled_shed_p99_ms) == (900.0, 30.0)
+    table = "\n".join(format_overload(summary, created=0, committed=0, probe_timeout=2.0))
+    assert "after the first second p99 30.0 ms |" in table
+    assert "the generator's CPU 0.4 s) |" in table
 
 
 def test_overload_summary_needs_a_duration() -> None:

@@ -209,7 +209,7 @@ async def test_the_generator_process_writes_every_outcome(tmp_path: Path) -> Non
         target = Target(
             name="scripted", argv=[], env={}, log_path=tmp_path / "log", port=server.port
         )
-        outcomes = await asyncio.to_thread(
+        outcomes, generator_cpu = await asyncio.to_thread(
             generate,
             settings,
             target,
@@ -220,6 +220,7 @@ async def test_the_generator_process_writes_every_outcome(tmp_path: Path) -> Non
             output=tmp_path / "outcomes.jsonl",
         )
     kinds = [o.kind for o in outcomes]
+    assert generator_cpu > 0, "the generator's own CPU is measured"
     assert (kinds.count("get"), kinds.count("create")) == (16, 4)
     assert (kinds.count("healthz"), kinds.count("readyz"), kinds.count("metrics")) == (2, 2, 2)
     assert all(o.status in {200, 201} for o in outcomes)

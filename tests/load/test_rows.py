@@ -8,8 +8,7 @@ import asyncpg
 import pytest
 
 from tests.load.conftest import BenchDatabase
-from tests.load.overload import count_tagged, missing_tasks
-from tests.load.seed import insert_tasks
+from tests.load.seed import count_tagged, insert_tasks, missing_tasks
 
 pytestmark = pytest.mark.postgres
 
