@@ -6,12 +6,14 @@ where requests cost more CPU than they wait for the database, 20 of them in flig
 every turn of the loop long, and everything the loop does next waits for it, the shed
 answers and the probes included. So the bound adapts (AIMD, as TCP's congestion window):
 
-- a timer due every TICK seconds measures the loop's lag, how late it ran;
-- a lag over SHED_LOOP_LAG_MS lowers the bound by a quarter, by half from twice the
-  target, not below a quarter of MAX_IN_FLIGHT (FLOOR at least); a late timer runs
-  once per late turn, so the bound falls about once per lag period;
-- while the lag stays under half the target and the bound is what holds requests back,
-  it rises by one every RAISE_EVERY seconds, up to MAX_IN_FLIGHT.
+- a timer due every TICK seconds measures the loop's lag, how late it ran, smoothed
+  (a quarter of each measurement, as TCP smooths round-trip times), so that one long
+  step, a collection or a moment without a CPU does not count as overload;
+- a smoothed lag over SHED_LOOP_LAG_MS lowers the bound by a quarter, by half from
+  twice the target, at most once every ADJUST_EVERY seconds, not below a quarter of
+  MAX_IN_FLIGHT (FLOOR at least);
+- while the smoothed lag stays under half the target and the bound is what holds
+  requests back, it rises by one every ADJUST_EVERY seconds, up to MAX_IN_FLIGHT.
 
 An idle or I/O-bound worker never lags, so it keeps the full bound; a worker whose CPU
 is the limit (its own load, a CPU limit's throttling, a busy node) admits what its loop
@@ -28,7 +30,8 @@ import structlog
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 TICK = 0.01
-RAISE_EVERY = 0.05
+ADJUST_EVERY = 0.05
+_SMOOTHING = 0.25
 FLOOR = 2
 _DECREASE = 0.75
 _DECREASE_MOST = 0.5
@@ -48,7 +51,8 @@ class InFlight:
     shed: int = 0
     lowest: int = field(init=False)  # the lowest bound since the last summary line
     summary_at: float = 0.0
-    _raised_at: float = 0.0
+    lag: float = 0.0  # smoothed, seconds
+    _adjusted_at: float = -ADJUST_EVERY
     _monitor: asyncio.TimerHandle | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
@@ -79,19 +83,17 @@ class InFlight:
         target = self.lag_target
         if target is None:
             return
-        if lag > target:
-            factor = _DECREASE_MOST if lag >= 2 * target else _DECREASE
+        self.lag += (lag - self.lag) * _SMOOTHING
+        if now - self._adjusted_at < ADJUST_EVERY:
+            return
+        if self.lag > target:
+            factor = _DECREASE_MOST if self.lag >= 2 * target else _DECREASE
             self.bound = max(self.floor, int(self.bound * factor))
             self.lowest = min(self.lowest, self.bound)
-            self._raised_at = now
-        elif (
-            lag < target / 2
-            and self.bound < self.limit
-            and self.count >= self.bound
-            and now - self._raised_at >= RAISE_EVERY
-        ):
+            self._adjusted_at = now
+        elif self.lag < target / 2 and self.limit > self.bound <= self.count:
             self.bound += 1
-            self._raised_at = now
+            self._adjusted_at = now
 
     def admitted(self, app: ASGIApp) -> ASGIApp:
         """The app, for a request that takes one of the slots until it is finished."""
