@@ -11,7 +11,8 @@ answers and the probes included. So the bound adapts (AIMD, as TCP's congestion 
   step, a collection or a moment without a CPU does not count as overload;
 - a smoothed lag over SHED_LOOP_LAG_MS lowers the bound by a quarter, by half from
   twice the target, at most once every ADJUST_EVERY seconds, not below a quarter of
-  MAX_IN_FLIGHT (FLOOR at least);
+  MAX_IN_FLIGHT (FLOOR at least); one turn SEVERE times later than the target halves
+  it at once: the start of an overload must not wait for the average to catch up;
 - while the smoothed lag stays under half the target and the bound is what holds
   requests back, it rises by one every ADJUST_EVERY seconds, up to MAX_IN_FLIGHT.
 
@@ -32,6 +33,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 TICK = 0.01
 ADJUST_EVERY = 0.05
 _SMOOTHING = 0.25
+SEVERE = 4
 FLOOR = 2
 _DECREASE = 0.75
 _DECREASE_MOST = 0.5
@@ -84,10 +86,11 @@ class InFlight:
         if target is None:
             return
         self.lag += (lag - self.lag) * _SMOOTHING
-        if now - self._adjusted_at < ADJUST_EVERY:
+        severe = lag >= SEVERE * target
+        if now - self._adjusted_at < ADJUST_EVERY and not severe:
             return
-        if self.lag > target:
-            factor = _DECREASE_MOST if self.lag >= 2 * target else _DECREASE
+        if severe or self.lag > target:
+            factor = _DECREASE_MOST if severe or self.lag >= 2 * target else _DECREASE
             self.bound = max(self.floor, int(self.bound * factor))
             self.lowest = min(self.lowest, self.bound)
             self._adjusted_at = now

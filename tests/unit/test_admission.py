@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from service.server.admission import ADJUST_EVERY, FLOOR, TICK, InFlight
+from service.server.admission import ADJUST_EVERY, FLOOR, SEVERE, TICK, InFlight
 
 TARGET = 0.02
 
@@ -47,6 +47,17 @@ def test_one_late_turn_is_not_overload() -> None:
     assert in_flight.bound == 20
 
 
+def test_a_severely_late_turn_halves_the_bound_at_once() -> None:
+    in_flight = _busy()
+    now = _feed(in_flight, TARGET / 4, 0.5)
+    in_flight.adjust(TARGET * SEVERE, now)
+    assert in_flight.bound == 10
+    in_flight.adjust(TARGET * SEVERE, now + TICK)
+    assert in_flight.bound == 5, "however recent the last change"
+    in_flight.adjust(TARGET * (SEVERE - 1), now + 2 * TICK)
+    assert in_flight.bound == 5
+
+
 def test_a_lagging_loop_lowers_the_bound_by_a_quarter_at_a_time() -> None:
     in_flight = _busy()
     _feed(in_flight, TARGET * 1.5, 0.2)
@@ -62,9 +73,10 @@ def test_a_lagging_loop_lowers_the_bound_by_a_quarter_at_a_time() -> None:
 
 def test_a_loop_twice_as_late_as_the_target_halves_the_bound() -> None:
     in_flight = _busy(limit=80)
-    _feed(in_flight, TARGET * 30, ADJUST_EVERY)
+    in_flight.lag = TARGET * 3  # smoothed over the turns before
+    _feed(in_flight, TARGET * 3, ADJUST_EVERY)
     assert in_flight.bound == 40
-    _feed(in_flight, TARGET * 30, 1.0, start=ADJUST_EVERY)
+    _feed(in_flight, TARGET * 3, 1.0, start=ADJUST_EVERY)
     assert in_flight.bound == 20, "and never below the floor"
 
 
