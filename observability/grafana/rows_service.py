@@ -302,5 +302,27 @@ def saturation_row() -> Row:
                 (Target(f"max by (pod) (tasks_api_event_loop_lag_seconds{{{SEL}}})", "{{pod}}"),),
                 width=8,
             ),
+            Panel(
+                "In-flight bound (most constrained worker)",
+                "API requests the pod's most constrained worker admits at once: MAX_IN_FLIGHT, "
+                "or less while its event loop lags more than SHED_LOOP_LAG_MS.",
+                "short",
+                (Target(f"min by (pod) (tasks_api_in_flight_bound{{{SEL}}})", "{{pod}}"),),
+                width=8,
+            ),
+            Panel(
+                "Shed API requests",
+                "API requests answered 503 overloaded at once, before the application, because "
+                "the worker's in-flight bound was reached.",
+                "reqps",
+                (
+                    Target(
+                        "sum by (pod) (rate(tasks_api_http_requests_shed_total"
+                        f"{{{SEL}}}[$__rate_interval]))",
+                        "{{pod}}",
+                    ),
+                ),
+                width=8,
+            ),
         ),
     )

@@ -16,6 +16,10 @@ answers and the probes included. So the bound adapts (AIMD, as TCP's congestion 
 - while the smoothed lag stays under half the target and the bound is what holds
   requests back, it rises by one every ADJUST_EVERY seconds, up to MAX_IN_FLIGHT.
 
+The lag gauge (service/telemetry/runtime.py) samples the same lag every 250 ms for the
+dashboards; this timer samples it every 10 ms to steer admission, and publishes the
+bound as tasks_api_in_flight_bound.
+
 An idle or I/O-bound worker never lags, so it keeps the full bound; a worker whose CPU
 is the limit (its own load, a CPU limit's throttling, a busy node) admits what its loop
 can turn over in time and answers the rest at once with 503 + Retry-After.
@@ -59,6 +63,7 @@ class InFlight:
 
     def __post_init__(self) -> None:
         self.bound = self.lowest = self.limit
+        _publish(self.bound)
         # A client that answers every 503 at once with a new request (a closed-loop load
         # tool, an eager retry loop) makes shed answers most of the loop's work: a bound
         # lowered for that lag would only shed more. The floor keeps a share of the slots.
@@ -94,9 +99,11 @@ class InFlight:
             self.bound = max(self.floor, int(self.bound * factor))
             self.lowest = min(self.lowest, self.bound)
             self._adjusted_at = now
+            _publish(self.bound)
         elif self.lag < target / 2 and self.limit > self.bound <= self.count:
             self.bound += 1
             self._adjusted_at = now
+            _publish(self.bound)
 
     def admitted(self, app: ASGIApp) -> ASGIApp:
         """The app, for a request that takes one of the slots until it is finished."""
@@ -130,3 +137,9 @@ class InFlight:
             self.shed = 0
             self.lowest = self.bound
             self.summary_at = now
+
+
+def _publish(bound: int) -> None:
+    from service.telemetry import metrics
+
+    metrics.IN_FLIGHT_BOUND.set(bound)

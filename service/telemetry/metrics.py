@@ -50,7 +50,7 @@ HTTP_DURATION = Histogram(
 )
 HTTP_REQUESTS_SHED = Counter(
     "tasks_api_http_requests_shed",
-    "API requests answered 503 + Retry-After at once: MAX_IN_FLIGHT were in flight "
+    "API requests answered 503 + Retry-After at once: the worker's in-flight bound was reached "
     "(answered before the application; also in http_requests_total with "
     'handler="/api/(shed before routing)").',
 )
@@ -133,6 +133,12 @@ BUILD_INFO = Gauge(
     "Always 1; the version label names the running build.",
     ("version",),
     multiprocess_mode="livemax",
+)
+IN_FLIGHT_BOUND = Gauge(
+    "tasks_api_in_flight_bound",
+    "API requests the most constrained live worker admits at once now: MAX_IN_FLIGHT, "
+    "or less while its event loop lags (SHED_LOOP_LAG_MS).",
+    multiprocess_mode="livemin",
 )
 EVENT_LOOP_LAG = Gauge(
     "tasks_api_event_loop_lag_seconds",

@@ -164,3 +164,18 @@ def test_admitted_requests_count_until_they_finish(lag: float) -> None:
         asyncio.run(in_flight.admitted(app)({}, None, None))  # type: ignore[arg-type]
     assert seen == [1]
     assert in_flight.count == 0, "a failed request gives its slot back"
+
+
+def test_the_bound_is_published_as_it_changes() -> None:
+    from prometheus_client import REGISTRY
+
+    def published() -> float | None:
+        return REGISTRY.get_sample_value("tasks_api_in_flight_bound")
+
+    in_flight = _busy(limit=40)
+    assert published() == 40
+    now = _feed(in_flight, TARGET * SEVERE, TICK)
+    assert published() == in_flight.bound == 20
+    in_flight.count = in_flight.bound
+    _feed(in_flight, 0.0, 1.0, start=now + 1.0)
+    assert published() == in_flight.bound > 20
