@@ -149,7 +149,7 @@ class Settings(MigrationSettings):
     # unset: the pool's connections, DB_POOL_SIZE + DB_MAX_OVERFLOW (see in_flight_limit).
     max_in_flight: int | None = Field(default=None, ge=1, le=10_000)
     # Event-loop lag beyond which a worker lowers its in-flight bound (0: a fixed bound).
-    shed_loop_lag_ms: int = Field(default=50, ge=0, le=10_000)
+    shed_loop_lag_ms: int = Field(default=35, ge=0, le=10_000)
     # Strict-Transport-Security on every answer, where TLS ends in front of the service.
     hsts_enabled: bool = False
     hsts_max_age_seconds: int = Field(default=31_536_000, ge=0, le=63_072_000)

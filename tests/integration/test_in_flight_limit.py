@@ -162,7 +162,7 @@ def test_max_in_flight_out_of_bounds_is_refused(value: int) -> None:
 
 
 def test_the_bound_adapts_to_the_loop_s_lag_unless_turned_off() -> None:
-    assert Settings().shed_loop_lag_ms == 50
+    assert Settings().shed_loop_lag_ms == 35
     assert Settings(shed_loop_lag_ms=0).shed_loop_lag_ms == 0
     for value in (-1, 10_001):
         with pytest.raises(ValueError, match="shed_loop_lag_ms"):
