@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -65,6 +66,19 @@ def test_parse_result_reads_the_script_line() -> None:
 def test_parse_result_without_the_line_is_an_error() -> None:
     with pytest.raises(LoadGeneratorError, match="no result"):
         parse_result("wrk: connection refused\n", target="s", scenario="get", round_number=1)
+
+
+def test_a_summary_counts_only_successful_answers() -> None:
+    shedding = replace(
+        run("service", 500, 20.0, seconds=10.0), errors=1000, error_kinds={"status": 1000}
+    )
+    timeouts = replace(
+        run("service", 500, 20.0, seconds=10.0), errors=5, error_kinds={"timeout": 5}
+    )
+    summary = summarise([shedding, timeouts], "get", "service")
+    assert summary.rps == pytest.approx(450.0), "a 503 is no capacity"
+    assert summary.requests == 10_000
+    assert summary.errors == 1005
 
 
 def test_summary_weighs_rounds_by_their_time() -> None:
