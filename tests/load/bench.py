@@ -76,6 +76,18 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--overload-factor", type=float, default=4.0, help="x the peak")
     parser.add_argument("--overload-duration", type=float, default=10.0, help="seconds")
     parser.add_argument("--overload-timeout", type=float, default=2.0, help="client timeout, s")
+    parser.add_argument(
+        "--overload-split-cpus",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="overload: wrk and the generator on the last CPU, the service on the others",
+    )
+    parser.add_argument(
+        "--overload-warm-connections",
+        type=int,
+        default=128,
+        help="overload: keep-alive connections the generator opens before its schedule",
+    )
     parser.add_argument("--output-dir", type=Path, default=RESULTS)
     parser.add_argument(
         "--admin-url",
@@ -107,6 +119,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         parser.error("workers, rounds, connections and threads must be at least 1")
     if args.threads > args.connections:
         parser.error("wrk needs at least as many connections as threads")
+    if args.overload_warm_connections < 0:
+        parser.error("--overload-warm-connections must not be negative")
     if min(args.duration, args.overload_duration, args.overload_timeout) <= 0:
         parser.error("durations and timeouts must be positive")
     if args.overload_factor <= 0:
@@ -283,6 +297,8 @@ def run(args: argparse.Namespace, wrk: str, out: Path) -> dict[str, Any]:
                             factor=args.overload_factor,
                             duration=args.overload_duration,
                             timeout=args.overload_timeout,
+                            warm_connections=args.overload_warm_connections,
+                            split_cpus=args.overload_split_cpus,
                         ),
                         Load(wrk, args.duration, args.connections, args.threads),
                         service,

@@ -9,6 +9,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from tests.load.cpus import pin_self
+
 SCRIPT = Path(__file__).with_name("scenario.lua")
 SCENARIOS = {
     "get": "GET /api/v1/tasks/{id}",
@@ -100,6 +102,7 @@ class Load:
     connections: int
     threads: int = 2
     timeout: float = 5.0
+    cpus: tuple[int, ...] = ()  # where wrk may run (tests/load/cpus.py); empty: anywhere
 
 
 def run_wrk(
@@ -132,6 +135,7 @@ def run_wrk(
         text=True,
         timeout=load.duration + load.timeout + 30,
         check=False,
+        preexec_fn=pin_self(load.cpus),
     )
     if completed.returncode != 0:
         raise LoadGeneratorError(f"wrk exited {completed.returncode}:\n{completed.stderr}")

@@ -6,14 +6,15 @@ hides in the client. wrk2 keeps a fixed rate but is not packaged in Debian, and
 wrk's Lua `delay()` still waits for each answer. So this generator, in Python:
 
 - keeps a fixed schedule (constant intervals, as wrk2 does) whatever the answers;
-- takes an idle keep-alive connection or opens a new one for every request, so a
+- takes an idle keep-alive connection or opens a new one for every request (one
+  asyncio protocol per connection, no task per request), so a
   slow server sees its in-flight requests grow, as with many independent clients;
 - measures every latency from the request's *scheduled* time, so time spent late
   in the client counts too (no coordinated omission), and reports its own lag;
 - sends probes like the kubelet: a new connection each, `Connection: close`.
 
 It runs in its own process (`python -m tests.load.overload` starts it) on uvloop,
-raw sockets and httptools, so that it costs little CPU next to the server.
+asyncio protocols and httptools, so that it costs little CPU next to the server.
 
     python -m tests.load.openloop --port 8000 --rate 1600 --duration 10 \\
         --token-file token --ids-file ids --output outcomes.jsonl
@@ -24,161 +25,106 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import math
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import cast
 
 import httptools
 
-API_KINDS = ("get", "create")
-PROBE_PATHS = {"healthz": "/healthz", "readyz": "/readyz", "metrics": "/metrics"}
-CHUNK = 65536
+from tests.load.plan import (
+    API_KINDS,
+    PROBE_PATHS,
+    Answer,
+    Outcome,
+    Planned,
+    Requests,
+    merge,
+    probe_schedule,
+    schedule,
+)
+
+__all__ = [
+    "API_KINDS",
+    "PROBE_PATHS",
+    "Generator",
+    "Outcome",
+    "Planned",
+    "Requests",
+    "merge",
+    "probe_schedule",
+    "schedule",
+]
 
 
-@dataclass(frozen=True)
-class Planned:
-    """One request of the schedule: when (seconds from the start) and what."""
+@dataclass(eq=False)
+class _Pending:
+    """One request on its way: where its outcome goes and until when it may take."""
 
-    at: float
-    kind: str
-
-
-def schedule(rate: float, duration: float, create_share: float) -> list[Planned]:
-    """API requests at constant intervals; exactly `create_share` of them creates, spread evenly."""
-    if not (math.isfinite(rate) and rate > 0):
-        raise ValueError(f"rate must be a positive number of requests/s, not {rate}")
-    if not (math.isfinite(duration) and duration > 0):
-        raise ValueError(f"duration must be positive, not {duration}")
-    if not 0.0 <= create_share <= 1.0:
-        raise ValueError(f"create_share must be within [0, 1], not {create_share}")
-    count = math.floor(rate * duration + 1e-9)
-    plan = []
-    credit = 0.0
-    for number in range(count):
-        # An accumulator rather than a random draw: the mix is exact in every window.
-        credit += create_share
-        kind = "get"
-        if credit >= 1.0 - 1e-9:
-            kind = "create"
-            credit -= 1.0
-        plan.append(Planned(number / rate, kind))
-    return plan
-
-
-def probe_schedule(rate: float, duration: float, probes: Sequence[str]) -> list[Planned]:
-    """Each probe `rate` times a second, the probes staggered within each interval."""
-    unknown = sorted(set(probes) - set(PROBE_PATHS))
-    if unknown:
-        raise ValueError(f"unknown probes: {', '.join(unknown)}")
-    if not probes:
-        return []
-    plan = []
-    for index, probe in enumerate(probes):
-        offset = index / (len(probes) * rate)
-        plan += [Planned(at.at + offset, probe) for at in schedule(rate, duration, 0.0)]
-    return sorted(plan, key=lambda item: item.at)
-
-
-def merge(*plans: Sequence[Planned]) -> list[Planned]:
-    """One schedule of several, in time order (stable for equal times)."""
-    return sorted((item for plan in plans for item in plan), key=lambda item: item.at)
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What became of one planned request."""
-
-    kind: str
-    at: float
-    lag_ms: float  # how late the generator sent it
-    latency_ms: float | None  # from the scheduled time to the whole answer; None without one
-    status: int | None
-    retry_after: bool = False
-    error: str | None = None  # connect, timeout, closed, protocol, client_limit
-    created_id: str | None = None
-    problem: str | None = None  # the problem+json `code` of a failed answer
-
-
-@dataclass(frozen=True)
-class Requests:
-    """The raw requests of a run against one server."""
-
-    host: str
+    index: int
+    item: Planned
+    due: float
+    lag_ms: float
+    deadline: float
     port: int
-    token: str
-    task_ids: Sequence[str]
-    metrics_port: int | None = None
-    tag: str = "run"
-
-    def __post_init__(self) -> None:
-        if not self.task_ids:
-            raise ValueError("the GET requests need at least one task id")
-
-    def build(self, kind: str, number: int) -> tuple[int, bytes]:
-        """The port and bytes of the `number`-th request of this kind."""
-        host = f"Host: {self.host}:{self.port}\r\n"
-        if kind in PROBE_PATHS:
-            port = self.metrics_port if kind == "metrics" and self.metrics_port else self.port
-            head = f"GET {PROBE_PATHS[kind]} HTTP/1.1\r\nHost: {self.host}:{port}\r\n"
-            return port, (head + "Connection: close\r\n\r\n").encode()
-        auth = f"Authorization: Bearer {self.token}\r\nAccept: application/json\r\n"
-        if kind == "get":
-            task_id = self.task_ids[number % len(self.task_ids)]
-            return self.port, f"GET /api/v1/tasks/{task_id} HTTP/1.1\r\n{host}{auth}\r\n".encode()
-        if kind == "create":
-            body = json.dumps({"title": f"overload {self.tag} {number}"}).encode()
-            head = (
-                f"POST /api/v1/tasks HTTP/1.1\r\n{host}{auth}"
-                f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
-            )
-            return self.port, head.encode() + body
-        raise ValueError(f"unknown request kind {kind!r}")
+    raw: bytes
+    probe: bool
+    done: bool = False
+    link: _Link | None = None
+    connecting: asyncio.Task[None] | None = None
 
 
-class _Answer:
-    """httptools callbacks: the headers we need, and when the message is complete."""
+class _Link(asyncio.Protocol):
+    """One connection to the server, one request at a time (HTTP/1.1 without pipelining).
 
-    def __init__(self) -> None:
-        self.retry_after = False
-        self.location: bytes | None = None
-        self.complete = False
-        self.keep_alive = False
-        self.parser: httptools.HttpResponseParser | None = None
-        self.error_body: bytearray | None = None  # kept for failures only, to name them
+    A protocol rather than streams and a task per request: at thousands of
+    requests a second the generator's own CPU is what it must keep small, since
+    it shares the machine with the server it measures.
+    """
 
-    def on_headers_complete(self) -> None:
-        if self.parser is not None and self.parser.get_status_code() >= 400:
-            self.error_body = bytearray()
+    def __init__(self, generator: Generator, port: int) -> None:
+        self.generator = generator
+        self.port = port
+        self.transport: asyncio.Transport | None = None
+        self.pending: _Pending | None = None
+        self.answer: Answer | None = None
+        self.dropped = False
 
-    def on_body(self, body: bytes) -> None:
-        if self.error_body is not None and len(self.error_body) < CHUNK:
-            self.error_body += body
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports do not derive from asyncio.Transport; they behave as one.
+        self.transport = cast(asyncio.Transport, transport)
 
-    def problem(self) -> str | None:
-        """The `code` of a problem+json failure, if the body is one."""
-        if not self.error_body:
-            return None
+    def send(self, pending: _Pending) -> None:
+        assert self.transport is not None
+        self.pending = pending
+        pending.link = self
+        answer = Answer()
+        answer.parser = httptools.HttpResponseParser(answer)
+        self.answer = answer
+        self.transport.write(pending.raw)
+
+    def data_received(self, data: bytes) -> None:
+        answer, pending = self.answer, self.pending
+        if answer is None or pending is None or answer.parser is None:
+            self.generator.drop(self)  # an answer nobody asked for
+            return
         try:
-            code = json.loads(self.error_body).get("code")
-        except (ValueError, AttributeError):
-            return None
-        return code if isinstance(code, str) else None
+            answer.parser.feed_data(data)
+        except httptools.HttpParserError:
+            self.pending = None
+            self.generator.failed(pending, "protocol")
+            self.generator.drop(self)
+            return
+        if answer.complete:
+            self.pending = None
+            self.generator.answered(pending, answer, self)
 
-    def on_header(self, name: bytes, value: bytes) -> None:
-        lowered = name.lower()
-        if lowered == b"retry-after":
-            self.retry_after = True
-        elif lowered == b"location":
-            self.location = value
-
-    def on_message_complete(self) -> None:
-        # Asked here: the parser forgets the connection's state once the message is done.
-        self.keep_alive = self.parser is not None and self.parser.should_keep_alive()
-        self.complete = True
-
-
-Connection = tuple[asyncio.StreamReader, asyncio.StreamWriter]
+    def connection_lost(self, exc: Exception | None) -> None:
+        pending, self.pending = self.pending, None
+        self.generator.drop(self)
+        if pending is not None:
+            self.generator.failed(pending, "closed")
 
 
 @dataclass
@@ -189,113 +135,180 @@ class Generator:
     timeout: float = 2.0
     probe_timeout: float = 2.0
     max_connections: int = 8000
+    warm_connections: int = 0
     open_connections: int = 0
-    _idle: dict[int, list[Connection]] = field(default_factory=dict)
+    sweep_interval: float = 0.005  # how often deadlines are checked: the timeouts' resolution
+    _idle: dict[int, list[_Link]] = field(default_factory=dict)
+    _outcomes: list[Outcome | None] = field(default_factory=list)
+    _waiting: dict[bool, deque[_Pending]] = field(default_factory=dict)
+    _left: int = 0
+    _finished: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def run(self, plan: Sequence[Planned]) -> list[Outcome]:
         """Send every planned request at its time; return the outcomes in plan order."""
         loop = asyncio.get_running_loop()
+        self._outcomes = [None] * len(plan)
+        self._waiting = {False: deque(), True: deque()}  # in send order, so deadlines in order
+        self._left = len(plan)
+        self._finished = asyncio.Event()
+        if not plan:
+            return []
+        await self.warm_up()
+        sweeper = loop.create_task(self._sweep())
         start = loop.time() + 0.05
         counters = dict.fromkeys((*API_KINDS, *PROBE_PATHS), 0)
-        tasks = []
-        for item in plan:
+        for index, item in enumerate(plan):
             due = start + item.at
             delay = due - loop.time()
             if delay > 0:
                 await asyncio.sleep(delay)
-            tasks.append(loop.create_task(self._one(item, counters[item.kind], due)))
+            self._send(index, item, counters[item.kind], due, loop.time())
             counters[item.kind] += 1
-        outcomes = await asyncio.gather(*tasks)
+        await self._finished.wait()
+        sweeper.cancel()
         self.close()
-        return list(outcomes)
+        outcomes = [outcome for outcome in self._outcomes if outcome is not None]
+        assert len(outcomes) == len(plan), "every planned request has its outcome"
+        return outcomes
+
+    async def warm_up(self) -> None:
+        """Open `warm_connections` keep-alive API connections before the schedule starts.
+
+        As an ingress or a mesh keeps a pool of connections to each pod: the
+        schedule's first second then measures the service, not a connection storm.
+        """
+        loop = asyncio.get_running_loop()
+        port = self.requests.port
+        idle = self._idle.setdefault(port, [])
+        count = min(self.warm_connections, self.max_connections - self.open_connections)
+        for _ in range(count):
+            _, link = await loop.create_connection(
+                lambda: _Link(self, port), self.requests.host, port
+            )
+            self.open_connections += 1
+            idle.append(link)
 
     def close(self) -> None:
         """Close the idle keep-alive connections."""
-        for connections in self._idle.values():
-            for _, writer in connections:
-                writer.close()
-        self.open_connections -= sum(len(c) for c in self._idle.values())
+        for links in self._idle.values():
+            for link in links:
+                self.drop(link)
         self._idle.clear()
 
-    async def _connect(self, port: int, *, reuse: bool) -> Connection:
-        idle = self._idle.setdefault(port, [])
-        if reuse and idle:
-            return idle.pop()
-        # Counted before the connect completes, so that concurrent requests see the limit.
-        self.open_connections += 1
-        try:
-            return await asyncio.open_connection(self.requests.host, port)
-        except BaseException:
-            self.open_connections -= 1
-            raise
+    def drop(self, link: _Link) -> None:
+        """Close a connection, counted once however often it is dropped."""
+        if link.dropped:
+            return
+        link.dropped = True
+        self.open_connections -= 1
+        if link.transport is not None:
+            link.transport.close()
 
-    def _drop(self, connection: Connection | None) -> None:
-        if connection is not None:
-            connection[1].close()
-            self.open_connections -= 1
-
-    async def _one(self, item: Planned, number: int, due: float) -> Outcome:
-        loop = asyncio.get_running_loop()
-        lag_ms = max(0.0, (loop.time() - due) * 1000)
+    def _send(self, index: int, item: Planned, number: int, due: float, now: float) -> None:
         probe = item.kind in PROBE_PATHS
         port, raw = self.requests.build(item.kind, number)
-
-        def failed(error: str) -> Outcome:
-            return Outcome(item.kind, item.at, lag_ms, None, None, error=error)
-
-        reuse = not probe
-        if self.open_connections >= self.max_connections and not (reuse and self._idle.get(port)):
-            return failed("client_limit")
-        connection: Connection | None = None
-        stage = "connect"
-        try:
-            async with asyncio.timeout_at(due + (self.probe_timeout if probe else self.timeout)):
-                connection = await self._connect(port, reuse=reuse)
-                stage = "exchange"
-                answer, status, keep_alive = await _exchange(connection, raw)
-        except TimeoutError:
-            self._drop(connection)
-            return failed("timeout")
-        except httptools.HttpParserError:
-            self._drop(connection)
-            return failed("protocol")
-        except OSError:
-            self._drop(connection)
-            return failed("connect" if stage == "connect" else "closed")
-        if keep_alive and reuse:
-            self._idle[port].append(connection)
+        deadline = due + (self.probe_timeout if probe else self.timeout)
+        pending = _Pending(
+            index, item, due, max(0.0, (now - due) * 1000), deadline, port, raw, probe
+        )
+        link = None
+        idle = self._idle.setdefault(port, [])
+        while not probe and idle and link is None:
+            candidate = idle.pop()
+            link = None if candidate.dropped else candidate
+        if link is not None:
+            link.send(pending)
+        elif self.open_connections >= self.max_connections:
+            self.failed(pending, "client_limit")
+            return
         else:
-            self._drop(connection)
+            # Counted before the connect completes, so that the next requests see the limit.
+            self.open_connections += 1
+            pending.connecting = asyncio.get_running_loop().create_task(self._connect(pending))
+        self._waiting[probe].append(pending)
+
+    async def _connect(self, pending: _Pending) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            _, link = await loop.create_connection(
+                lambda: _Link(self, pending.port), self.requests.host, pending.port
+            )
+        except OSError:
+            self.open_connections -= 1
+            self.failed(pending, "connect")
+            return
+        except asyncio.CancelledError:  # timed out while connecting
+            self.open_connections -= 1
+            return
+        pending.connecting = None
+        if pending.done:
+            self.drop(link)
+        else:
+            link.send(pending)
+
+    async def _sweep(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(self.sweep_interval)
+            now = loop.time()
+            for waiting in self._waiting.values():
+                while waiting and (waiting[0].done or waiting[0].deadline <= now):
+                    pending = waiting.popleft()
+                    if not pending.done:
+                        self._time_out(pending)
+
+    def _time_out(self, pending: _Pending) -> None:
+        link, pending.link = pending.link, None
+        if link is not None:
+            link.pending = None
+            self.drop(link)
+        if pending.connecting is not None:
+            pending.connecting.cancel()
+        self.failed(pending, "timeout")
+
+    def _record(self, pending: _Pending, outcome: Outcome) -> None:
+        if pending.done:
+            return
+        pending.done = True
+        self._outcomes[pending.index] = outcome
+        self._left -= 1
+        if self._left == 0:
+            self._finished.set()
+
+    def failed(self, pending: _Pending, error: str) -> None:
+        """Record a request that got no answer."""
+        item = pending.item
+        self._record(pending, Outcome(item.kind, item.at, pending.lag_ms, None, None, error=error))
+
+    def answered(self, pending: _Pending, answer: Answer, link: _Link) -> None:
+        """Record a whole answer; keep its connection for the next request if it may."""
+        loop_time = asyncio.get_running_loop().time()
+        if pending.done:  # answered after its deadline was swept: it stays a timeout
+            self.drop(link)
+            return
+        if answer.keep_alive and not pending.probe:
+            self._idle[pending.port].append(link)
+        else:
+            self.drop(link)
+        status = answer.parser.get_status_code() if answer.parser is not None else 0
         created = None
         if answer.location is not None and status == 201:
             created = answer.location.decode("latin-1").rstrip("/").rsplit("/", 1)[-1]
-        latency_ms = (loop.time() - due) * 1000
-        return Outcome(
-            item.kind,
-            item.at,
-            lag_ms,
-            latency_ms,
-            status,
-            answer.retry_after,
-            None,
-            created,
-            answer.problem(),
+        item = pending.item
+        self._record(
+            pending,
+            Outcome(
+                item.kind,
+                item.at,
+                pending.lag_ms,
+                (loop_time - pending.due) * 1000,
+                status,
+                answer.retry_after,
+                None,
+                created,
+                answer.problem(),
+            ),
         )
-
-
-async def _exchange(connection: Connection, raw: bytes) -> tuple[_Answer, int, bool]:
-    """Write one request, read its whole answer: (headers seen, status, keep-alive)."""
-    reader, writer = connection
-    writer.write(raw)
-    answer = _Answer()
-    parser = httptools.HttpResponseParser(answer)
-    answer.parser = parser
-    while not answer.complete:
-        data = await reader.read(CHUNK)
-        if not data:
-            raise ConnectionResetError("the server closed the connection")
-        parser.feed_data(data)
-    return answer, parser.get_status_code(), answer.keep_alive
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -313,6 +326,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--token-file", type=Path, required=True)
     parser.add_argument("--ids-file", type=Path, required=True)
     parser.add_argument("--tag", default="run", help="in the titles of the created tasks")
+    parser.add_argument(
+        "--warm-connections", type=int, default=0, help="keep-alive connections opened first"
+    )
     parser.add_argument("--output", type=Path, required=True, help="outcomes, JSON lines")
     return parser.parse_args(argv)
 
@@ -334,7 +350,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         schedule(args.rate, args.duration, args.create_share),
         probe_schedule(args.probe_rate, args.duration, list(PROBE_PATHS)),
     )
-    generator = Generator(requests, timeout=args.timeout, probe_timeout=args.probe_timeout)
+    generator = Generator(
+        requests,
+        timeout=args.timeout,
+        probe_timeout=args.probe_timeout,
+        warm_connections=args.warm_connections,
+    )
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         outcomes = runner.run(generator.run(plan))
     with args.output.open("w") as output:

@@ -1,10 +1,14 @@
 """The overload scenario: 4 x the sustainable rate, open loop, and what the service makes of it.
 
 The sustainable rate is measured first, in the same run: wrk's closed-loop peak
-of the service on the same mix (80 % GET by id, 20 % POST). Then the open-loop
+of the service on the same mix (80 % GET by id, 20 % POST), and again after the
+overload; goodput is compared with the mean of the two. Then the open-loop
 generator (tests/load/openloop.py, in its own process) offers `factor` times
 that rate for `duration` seconds, with the kubelet's probes and a Prometheus
-scrape beside it. Reported: goodput (2xx answers within the client timeout, per
+scrape beside it. Both measurements run with the clients on a CPU of their
+own and the service on the others (tests/load/cpus.py), and the generator opens
+`warm_connections` keep-alive connections before its schedule starts, as an
+ingress keeps a pool to each pod. Reported: goodput (2xx answers within the client timeout, per
 second) against the peak, the p99 of the shed answers (503 with Retry-After),
 the probes' p99 and whether each was answered 200 in time, and whether every
 201 is in the database (its rows counted after the run).
@@ -15,30 +19,32 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import math
 import resource
 import secrets
 import subprocess
 import sys
 import time
-from collections import Counter
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from tests.load.checks import Check, make_check, ratio
+from tests.load.checks import Check
+from tests.load.cpus import Split, pin_self, pinned_tree, split_cpus
 from tests.load.loadgen import Load, RunResult, run_wrk
-from tests.load.openloop import API_KINDS, PROBE_PATHS, Outcome
+from tests.load.openloop import Outcome
+from tests.load.overload_summary import (
+    created_ids,
+    format_overload,
+    overload_checks,
+    summarise_outcomes,
+)
 from tests.load.seed import count_tagged, missing_tasks
 from tests.load.targets import Target
 from tests.support.server import PROJECT_ROOT
 
-MIN_GOODPUT_RATIO = 0.8
-MAX_SHED_P99_MS = 50.0
-LATE_MS = 10.0  # a request sent later than this after its time counts as sent late
 IDLE_LATENCY_S = 0.2
 
 
@@ -52,170 +58,8 @@ class OverloadSettings:
     probe_timeout: float = 2.0  # the chart's liveness and startup probe timeout
     probe_rate: float = 5.0  # per probe and second, so that a p99 means something
     create_share: float = 0.2
-
-
-def percentile(values: Sequence[float], q: float) -> float | None:
-    """The nearest-rank q-th percentile; None for no values."""
-    if not 0 < q <= 100:
-        raise ValueError(f"percentile must be within (0, 100], not {q}")
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
-
-
-def _rounded(value: float | None, digits: int = 1) -> float | None:
-    return None if value is None else round(value, digits)
-
-
-@dataclass(frozen=True)
-class ProbeSummary:
-    """One probe path during the overload."""
-
-    probe: str
-    count: int
-    served: int  # answered 200 within the probe timeout
-    p99_ms: float | None  # None: the slowest 1 % includes a probe not answered in time
-    outcomes: dict[str, int]
-
-
-@dataclass(frozen=True)
-class OverloadSummary:
-    """What became of the overload's requests."""
-
-    duration: float
-    peak_rps: float
-    planned_rps: float
-    requests: int
-    sent_late: int
-    send_lag_p99_ms: float | None
-    succeeded: int
-    goodput_rps: float
-    goodput_ratio: float | None
-    success_p99_ms: float | None
-    shed: int
-    shed_p99_ms: float | None
-    settled_shed_p99_ms: float | None  # scheduled after the first second: the bound has adapted
-    generator_cpu_s: float | None  # the generator's own CPU, which the machine's cores share
-    answers: dict[str, int]  # API answers by status (and problem code)
-    errors: dict[str, int]  # API requests without an answer, by cause
-    probes: list[ProbeSummary]
-
-
-def _answer(outcome: Outcome) -> str:
-    name = str(outcome.status)
-    if outcome.status == 503 and outcome.retry_after:
-        name += "+Retry-After"
-    return f"{name} {outcome.problem}" if outcome.problem else name
-
-
-def _label(outcome: Outcome) -> str:
-    return _answer(outcome) if outcome.status is not None else outcome.error or "no answer"
-
-
-def summarise_outcomes(
-    outcomes: Sequence[Outcome],
-    *,
-    duration: float,
-    planned_rps: float,
-    peak_rps: float,
-    generator_cpu_s: float | None = None,
-) -> OverloadSummary:
-    """Goodput, shed answers, failures and probes of one overload run."""
-    if duration <= 0:
-        raise ValueError(f"duration must be positive, not {duration}")
-    api = [o for o in outcomes if o.kind in API_KINDS]
-    ok = [o for o in api if o.status is not None and 200 <= o.status < 300]
-    shed = [o for o in api if o.status == 503 and o.retry_after]
-    probes = []
-    for probe in PROBE_PATHS:
-        of_probe = [o for o in outcomes if o.kind == probe]
-        if not of_probe:
-            continue
-        # A probe that got no answer is slower than any that did.
-        latencies = [math.inf if o.latency_ms is None else o.latency_ms for o in of_probe]
-        p99 = percentile(latencies, 99)
-        probes.append(
-            ProbeSummary(
-                probe=probe,
-                count=len(of_probe),
-                served=sum(1 for o in of_probe if o.status == 200),
-                p99_ms=None if p99 is None or math.isinf(p99) else round(p99, 1),
-                outcomes=dict(Counter(_label(o) for o in of_probe)),
-            )
-        )
-    goodput = len(ok) / duration
-    return OverloadSummary(
-        duration=duration,
-        peak_rps=round(peak_rps, 1),
-        planned_rps=round(planned_rps, 1),
-        requests=len(api),
-        sent_late=sum(1 for o in api if o.lag_ms > LATE_MS),
-        send_lag_p99_ms=_rounded(percentile([o.lag_ms for o in api], 99)),
-        succeeded=len(ok),
-        goodput_rps=round(goodput, 1),
-        goodput_ratio=_rounded(ratio(goodput, peak_rps), 3),
-        success_p99_ms=_rounded(
-            percentile([o.latency_ms for o in ok if o.latency_ms is not None], 99)
-        ),
-        shed=len(shed),
-        shed_p99_ms=_rounded(
-            percentile([o.latency_ms for o in shed if o.latency_ms is not None], 99)
-        ),
-        settled_shed_p99_ms=_rounded(
-            percentile([o.latency_ms for o in shed if o.latency_ms is not None and o.at >= 1], 99)
-        ),
-        generator_cpu_s=_rounded(generator_cpu_s, 1),
-        answers=dict(Counter(_answer(o) for o in api if o.status is not None)),
-        errors=dict(Counter(o.error or "unknown" for o in api if o.status is None)),
-        probes=probes,
-    )
-
-
-def created_ids(outcomes: Sequence[Outcome]) -> list[str]:
-    """The ids of the tasks whose creation was answered 201."""
-    return [o.created_id for o in outcomes if o.status == 201 and o.created_id]
-
-
-def overload_checks(
-    summary: OverloadSummary, created: int, missing: int | None, probe_timeout: float
-) -> list[Check]:
-    """The overload bar: goodput, fast shedding, probes served, nothing lost."""
-    probes = sum(p.count for p in summary.probes)
-    served = sum(p.served for p in summary.probes)
-    in_time = [p.p99_ms for p in summary.probes if p.p99_ms is not None]
-    slowest = f"{max(in_time)} ms" if in_time else "n/a"
-    if len(in_time) < len(summary.probes):
-        slowest = "over the timeout"
-    return [
-        make_check(
-            f"overload at {summary.planned_rps:.0f} req/s: goodput / closed-loop peak",
-            summary.goodput_ratio,
-            ">=",
-            MIN_GOODPUT_RATIO,
-        ),
-        make_check(
-            "overload: p99 of the 503 + Retry-After answers, ms",
-            summary.shed_p99_ms,
-            "<",
-            MAX_SHED_P99_MS,
-            note="" if summary.shed else "no 503 + Retry-After answer: nothing was shed",
-        ),
-        make_check(
-            f"overload: probes answered 200 within {probe_timeout:g} s, share",
-            ratio(served, probes),
-            ">=",
-            1.0,
-            note=f"{served}/{probes}, slowest probe p99 {slowest}",
-        ),
-        make_check(
-            "overload: 201 answers whose task is not in the database",
-            missing,
-            "<=",
-            0,
-            note=f"of {created} answered 201",
-        ),
-    ]
+    warm_connections: int = 128  # keep-alive connections open before the schedule starts
+    split_cpus: bool = True  # clients on a CPU of their own, for the peak and the overload
 
 
 def wait_idle(target: Target, timeout: float = 120.0) -> float:
@@ -241,6 +85,7 @@ def generate(
     ids_file: Path,
     tag: str,
     output: Path,
+    cpus: Sequence[int] = (),
 ) -> tuple[list[Outcome], float]:
     """Run the open-loop generator in its own process; its outcomes and its CPU seconds."""
     argv = [
@@ -257,13 +102,18 @@ def generate(
         f"--token-file={token_file}",
         f"--ids-file={ids_file}",
         f"--tag={tag}",
+        f"--warm-connections={settings.warm_connections}",
         f"--output={output}",
     ]
     if target.metrics_port is not None:
         argv.append(f"--metrics-port={target.metrics_port}")
     before = _children_cpu()
     subprocess.run(
-        argv, cwd=PROJECT_ROOT, check=True, timeout=settings.duration + settings.timeout + 120
+        argv,
+        cwd=PROJECT_ROOT,
+        check=True,
+        timeout=settings.duration + settings.timeout + 120,
+        preexec_fn=pin_self(cpus),
     )
     cpu = _children_cpu() - before
     return [Outcome(**json.loads(line)) for line in output.read_text().splitlines() if line], cpu
@@ -272,41 +122,6 @@ def generate(
 def _children_cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
-
-
-def _ms(value: float | None) -> str:
-    return "n/a" if value is None else f"{value} ms"
-
-
-def format_overload(
-    summary: OverloadSummary, *, created: int, committed: int, probe_timeout: float
-) -> list[str]:
-    """The overload's table lines."""
-    timed_out = f"> {probe_timeout * 1000:.0f}"
-    probes = "; ".join(
-        f"/{p.probe} p99 {timed_out if p.p99_ms is None else p.p99_ms} ms, "
-        f"{p.served}/{p.count} answered 200"
-        for p in summary.probes
-    )
-    failed = ", ".join(f"{k} {v}" for k, v in sorted(summary.errors.items())) or "none"
-    answers = ", ".join(f"{k} {v}" for k, v in sorted(summary.answers.items())) or "none"
-    return [
-        "| overload (80 % GET by id, 20 % POST, open loop) | |",
-        "|---|---|",
-        f"| closed-loop peak (wrk, same mix) | {summary.peak_rps:.0f} req/s |",
-        f"| offered | {summary.planned_rps:.0f} req/s for {summary.duration:g} s "
-        f"({summary.requests} requests; {summary.sent_late} sent > {LATE_MS:g} ms late, "
-        f"send lag p99 {_ms(summary.send_lag_p99_ms)}; the generator's CPU "
-        f"{summary.generator_cpu_s} s) |",
-        f"| goodput (2xx in time) | {summary.goodput_rps:.0f} req/s = "
-        f"{summary.goodput_ratio} of the peak; 2xx p99 {_ms(summary.success_p99_ms)} |",
-        f"| shed (503 + Retry-After) | {summary.shed}, p99 {_ms(summary.shed_p99_ms)}; "
-        f"after the first second p99 {_ms(summary.settled_shed_p99_ms)} |",
-        f"| answers by status | {answers} |",
-        f"| no answer | {failed} |",
-        f"| probes | {probes} |",
-        f"| 201 answers | {created}; rows of the run in the database: {committed} |",
-    ]
 
 
 def run_overload(
@@ -321,15 +136,69 @@ def run_overload(
     log: Any,
 ) -> tuple[dict[str, Any], list[Check], RunResult]:
     """Peak first, then the open-loop overload; the report part, its checks, the peak run."""
-    peak = run_wrk(
-        load,
-        base_url=target.base_url,
-        scenario="mixed",
-        ids_file=ids_file,
-        token=token,
-        target=target.name,
-        round_number=0,
+    split = split_cpus() if settings.split_cpus else Split()
+    service_pid = target.process.pid if target.process is not None else None
+    with pinned_tree(service_pid, split.service) as pinned:
+        if split.service:
+            log(
+                f"overload: clients on CPU {_cpus(split.clients)}, "
+                f"{pinned} service threads on CPU {_cpus(split.service)}"
+            )
+        inputs = _Inputs(token, ids_file, dsn, out, log)
+        part, checks, peak = _peak_and_overload(
+            settings, replace(load, cpus=split.clients), target, split, inputs
+        )
+    part["cpus"] = asdict(split)
+    return part, checks, peak
+
+
+def _cpus(cpus: Sequence[int]) -> str:
+    return ",".join(str(cpu) for cpu in cpus)
+
+
+def describe_setup(split: Split, warm_connections: int) -> str:
+    """Where the clients and the service ran, and how many connections were warmed."""
+    where = "clients and service on all CPUs"
+    if split.clients:
+        where = f"clients (wrk, generator) on CPU {_cpus(split.clients)}, "
+        where += f"service on CPU {_cpus(split.service)}"
+    return f"{where}; {warm_connections} keep-alive connections opened before the schedule"
+
+
+@dataclass(frozen=True)
+class _Inputs:
+    """What the overload needs of the benchmark: the user's token, the ids, where to write."""
+
+    token: str
+    ids_file: Path
+    dsn: str
+    out: Path
+    log: Any
+
+
+def _peak_and_overload(
+    settings: OverloadSettings, load: Load, target: Target, split: Split, inputs: _Inputs
+) -> tuple[dict[str, Any], list[Check], RunResult]:
+    token, ids_file, dsn, out, log = (
+        inputs.token,
+        inputs.ids_file,
+        inputs.dsn,
+        inputs.out,
+        inputs.log,
     )
+
+    def closed_loop(round_number: int) -> RunResult:
+        return run_wrk(
+            load,
+            base_url=target.base_url,
+            scenario="mixed",
+            ids_file=ids_file,
+            token=token,
+            target=target.name,
+            round_number=round_number,
+        )
+
+    peak = closed_loop(0)
     # The sustainable rate is what the service answers successfully: with shedding, wrk's
     # connections beyond the bound get quick 503s that are no capacity at all.
     rate = settings.factor * peak.success_rps
@@ -347,15 +216,21 @@ def run_overload(
             ids_file=ids_file,
             tag=tag,
             output=out / "overload-outcomes.jsonl",
+            cpus=split.clients,
         )
     finally:
         token_file.unlink()
     log(f"overload: queue drained {wait_idle(target):.1f} s after the generator stopped")
+    # Measured again after the overload: the machine's own drift between the peak and
+    # the overload would otherwise move the ratio as much as the service does.
+    after = closed_loop(1)
+    peak_rps = (peak.success_rps + after.success_rps) / 2
+    log(f"overload: closed-loop peak after it {after.success_rps:.0f} req/s")
     summary = summarise_outcomes(
         outcomes,
         duration=settings.duration,
         planned_rps=rate,
-        peak_rps=peak.success_rps,
+        peak_rps=peak_rps,
         generator_cpu_s=generator_cpu,
     )
     ids = created_ids(outcomes)
@@ -373,7 +248,14 @@ def run_overload(
         "created_without_location": unverifiable,
         "rows_of_the_run": committed,
         "table": format_overload(
-            summary, created=created, committed=committed, probe_timeout=settings.probe_timeout
+            summary,
+            created=created,
+            committed=committed,
+            probe_timeout=settings.probe_timeout,
+            setup=describe_setup(split, settings.warm_connections)
+            + f"; peak {peak.success_rps:.0f} req/s before the overload and "
+            f"{after.success_rps:.0f} after, the ratio is to their mean",
         ),
+        "peak_after_run": after.as_dict(),
     }
     return part, checks, peak

@@ -8,9 +8,11 @@ from dataclasses import dataclass
 import pytest
 
 from tests.load.checks import Check, holds, make_check, ratio, throughput_checks
+from tests.load.cpus import Split
 from tests.load.loadgen import SCENARIOS
 from tests.load.openloop import Outcome
-from tests.load.overload import (
+from tests.load.overload import describe_setup
+from tests.load.overload_summary import (
     format_overload,
     overload_checks,
     percentile,
@@ -195,3 +197,13 @@ def test_overload_summary_needs_a_duration() -> None:
     empty = summarise_outcomes([], duration=1, planned_rps=1, peak_rps=0)
     assert (empty.goodput_ratio, empty.requests, empty.probes) == (None, 0, [])
     assert overload_checks(empty, created=0, missing=None, probe_timeout=2.0)[0].passed is False
+
+
+def test_the_overload_table_names_its_set_up() -> None:
+    split = describe_setup(Split(clients=(1,), service=(0,)), 128)
+    assert split == (
+        "clients (wrk, generator) on CPU 1, service on CPU 0; "
+        "128 keep-alive connections opened before the schedule"
+    )
+    shared = describe_setup(Split(), 0)
+    assert shared.startswith("clients and service on all CPUs; 0 keep-alive")

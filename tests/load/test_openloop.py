@@ -242,3 +242,33 @@ async def test_the_generator_process_fails_loudly_on_bad_input(tmp_path: Path) -
             tag="t2",
             output=tmp_path / "outcomes.jsonl",
         )
+
+
+async def test_generator_warms_up_keep_alive_connections_and_uses_them() -> None:
+    async with scripted_server() as server:
+        requests = Requests(host="127.0.0.1", port=server.port, token="t", task_ids=["a"])
+        generator = Generator(requests, timeout=5, warm_connections=3)
+        outcomes = await generator.run(schedule(40, 0.2, 0.0))
+    assert [o.status for o in outcomes] == [200] * 8
+    assert server.connections == 3, "the schedule ran on the warmed connections only"
+    assert generator.open_connections == 0
+
+
+async def test_generator_warm_up_stays_within_its_connection_limit() -> None:
+    async with scripted_server() as server:
+        requests = Requests(host="127.0.0.1", port=server.port, token="t", task_ids=["a"])
+        generator = Generator(requests, timeout=5, max_connections=2, warm_connections=5)
+        outcomes = await generator.run(schedule(20, 0.1, 0.0))
+    assert [o.status for o in outcomes] == [200, 200]
+    assert server.connections == 2
+    assert generator.open_connections == 0
+
+
+async def test_generator_warm_up_fails_loudly_when_the_server_refuses() -> None:
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        refused = Requests(
+            host="127.0.0.1", port=unused.getsockname()[1], token="t", task_ids=["a"]
+        )
+        with pytest.raises(ConnectionRefusedError):
+            await Generator(refused, timeout=5, warm_connections=2).run(schedule(20, 0.1, 0.0))
