@@ -176,6 +176,7 @@ def test_bench_without_wrk_exits_2_and_says_how_to_install(
         (["--threads", "4", "--connections", "2"], "at least as many connections"),
         (["--overload-duration", "0"], "must be positive"),
         (["--overload-factor", "-1"], "factor must be positive"),
+        (["--overload-warm-connections", "-1"], "must not be negative"),
         (["--service-env", "NOEQUALS"], "KEY=VALUE"),
         (["--service-source", "/nonexistent"], "no service/__main__.py"),
     ],
@@ -187,6 +188,13 @@ def test_bench_rejects_bad_command_lines(
         bench.parse_args(argv)
     assert exit_info.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_the_overload_set_up_reaches_its_settings() -> None:
+    defaults = bench.parse_args([])
+    assert (defaults.overload_split_cpus, defaults.overload_warm_connections) == (True, 128)
+    args = bench.parse_args(["--no-overload-split-cpus", "--overload-warm-connections", "0"])
+    assert (args.overload_split_cpus, args.overload_warm_connections) == (False, 0)
 
 
 def test_service_source_moves_the_service_only(tmp_path: Path) -> None:
