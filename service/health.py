@@ -10,13 +10,13 @@ import structlog
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 
 from service.core.openapi import problem_responses
 from service.core.problem import problem_response
-from service.db.migrate import SchemaState, current_revision, head_revision, schema_state
+from service.db.migrate import SchemaState, head_revision, schema_state
+from service.db.revision import RevisionProbe
 from service.state import app_state
 from service.version import VERSION
 
@@ -87,11 +87,13 @@ def _schema_check(current: str | None) -> tuple[SchemaState, str]:
     return state, f"behind: database at {current or 'empty'}, code at {head}"
 
 
-async def _check_database(engine: AsyncEngine) -> tuple[SchemaState, dict[str, str]]:
+async def _check_database(
+    engine: AsyncEngine, probe: RevisionProbe
+) -> tuple[SchemaState, dict[str, str]]:
     try:
         async with asyncio.timeout(READINESS_TIMEOUT_SECONDS), engine.connect() as connection:
-            await connection.execute(text("SELECT 1"))
-            current = await current_revision(connection)
+            # Reading the revision is the round trip that shows the database answers.
+            current = await probe.current(connection)
     except Exception as error:
         log.warning("readiness_database_failed", error=type(error).__name__)
         return SchemaState.UNKNOWN, {"database": "unavailable", "schema": "unknown"}
@@ -111,7 +113,7 @@ async def readiness_checks(app: Starlette) -> ReadinessVerdict:
     if app_status.shutdown.draining:
         verdict = ReadinessVerdict(checks={"shutdown": "draining"}, ready=False)
     else:
-        state, checks = await _check_database(app_status.database.engine)
+        state, checks = await _check_database(app_status.database.engine, app_status.revision_probe)
         verdict = ReadinessVerdict(checks=checks, ready=state in _READY_SCHEMA_STATES)
         if app_status.on_schema_state is not None:
             app_status.on_schema_state(state)

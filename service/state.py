@@ -10,6 +10,7 @@ from starlette.applications import Starlette
 
 from service.config import Settings
 from service.core.lifecycle import ShutdownState
+from service.db.revision import RevisionProbe
 from service.db.session import Database
 
 if TYPE_CHECKING:
@@ -27,6 +28,8 @@ class AppState:
     # Set by the telemetry: where each readiness verdict and schema state goes.
     on_readiness: Callable[[bool], None] | None = None
     on_schema_state: Callable[[SchemaState], None] | None = None
+    # The readiness check's reader of the schema revision (one statement once known).
+    revision_probe: RevisionProbe = field(default_factory=RevisionProbe)
     _database: Database | None = field(default=None, repr=False)
 
     @property
