@@ -7,6 +7,7 @@ read back with its own collector, so the tests hold against the real format.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -175,11 +176,18 @@ def test_scrapes_during_folds_never_see_a_count_drop_or_double(tmp_path: Path) -
     try:
         for pid in range(1, retired + 1):
             archive.retire(pid)
+            # Each fold waits for a scrape after it, so that the scrapes interleave with
+            # the folds however the threads are scheduled (without this, on a fast
+            # machine the folds could all end within the scraper's first scrapes).
+            scrapes = len(seen)
+            deadline = time.monotonic() + 10
+            while len(seen) == scrapes and not errors and time.monotonic() < deadline:
+                time.sleep(0.0005)
     finally:
         done.set()
         scraper.join(30)
     assert errors == []
-    assert len(seen) > 10, "the scrapes ran alongside the folds"
+    assert len(seen) > retired, "a scrape ran after every fold"
     assert all(value == retired for value in seen), sorted(set(seen))
     assert names(tmp_path) == ["counter_archive.db"]
 
