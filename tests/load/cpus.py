@@ -17,6 +17,8 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.support.processes import children_of
+
 
 @dataclass(frozen=True)
 class Split:
@@ -46,15 +48,13 @@ def pin_self(cpus: Sequence[int]) -> Callable[[], None] | None:
     return pin
 
 
-def process_tree(pid: int, proc: Path = Path("/proc")) -> list[int]:
-    """A process and all its descendants (gunicorn's master and workers), parents first."""
+def process_tree(pid: int) -> list[int]:
+    """A process and all its live descendants (gunicorn's master and workers), parents first."""
     found, queue = [], [pid]
     while queue:
         current = queue.pop(0)
         found.append(current)
-        for children in (proc / str(current) / "task").glob("*/children"):
-            with contextlib.suppress(OSError):
-                queue += [int(child) for child in children.read_text().split()]
+        queue += sorted(children_of(current))
     return found
 
 
