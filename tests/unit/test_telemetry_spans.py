@@ -32,6 +32,12 @@ async def traced_app(settings: Settings) -> AsyncIterator[FastAPI]:
     async def query(session: ReadSessionDep) -> dict[str, int]:
         return {"one": (await session.execute(text("SELECT 1"))).scalar_one()}
 
+    @app.get("/test/two-queries")
+    async def two_queries(session: ReadSessionDep) -> dict[str, int]:
+        one = (await session.execute(text("SELECT 1"))).scalar_one()
+        two = (await session.execute(text("SELECT 2"))).scalar_one()
+        return {"sum": one + two}
+
     @app.get("/test/bad-sql")
     async def bad_sql(session: ReadSessionDep) -> None:
         await session.execute(text("SELECT * FROM no_such_table WHERE secret = 'hunter2'"))
@@ -92,6 +98,22 @@ async def test_server_span_is_the_parent_of_database_spans(
         assert span.attributes is not None and span.attributes["db.system"] == backend
         assert span.parent is not None and span.parent.span_id == server.context.span_id
         assert span.context.trace_id == server.context.trace_id
+
+
+@pytest.mark.parametrize(("path", "statements"), [("/test/query", 1), ("/test/two-queries", 2)])
+async def test_a_request_has_one_client_span_per_statement_and_no_other(
+    http: httpx.AsyncClient, memory: InMemorySpanExporter, path: str, statements: int
+) -> None:
+    # No `connect` span for the pooled connection's checkout, nor any other per-operation
+    # span: the server span and the statements, nothing else.
+    assert (await http.get(path)).status_code == 200
+    spans = memory.get_finished_spans()
+    server = server_span(memory)
+    others = [s for s in spans if s is not server]
+    # Named by the operation (and, on SQLite, the database file).
+    assert [s.name.split()[0] for s in others] == ["SELECT"] * statements, [s.name for s in spans]
+    assert all(s.kind is SpanKind.CLIENT for s in others)
+    assert all(s.attributes and "db.statement" in s.attributes for s in others)
 
 
 async def test_unhandled_exception_is_recorded_without_sql(
