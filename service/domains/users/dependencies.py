@@ -32,8 +32,12 @@ async def access_claims(
 Claims = Annotated[AccessClaims, Depends(access_claims)]
 
 
-def client_address(request: Request) -> str | None:
-    """The caller's address as the server resolved it (forwarded headers of trusted proxies)."""
+async def client_address(request: Request) -> str | None:
+    """The caller's address as the server resolved it (forwarded headers of trusted proxies).
+
+    A coroutine, as every dependency here: FastAPI runs a plain function in its thread
+    pool, a thread hop on every request for an attribute read.
+    """
     return request.client.host if request.client else None
 
 
