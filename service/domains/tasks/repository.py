@@ -21,8 +21,8 @@ from sqlalchemy import (
     tuple_,
     update,
 )
+from sqlalchemy.engine import Row
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import aliased
 from sqlalchemy.sql.dml import ReturningDelete, ReturningInsert
 
 from service.core.pagination import Position
@@ -42,45 +42,54 @@ _GET_TASK = select(Task).where(
 )
 
 
+# The tables, for the hot reads below: Core statements of the tables' columns load plain
+# rows, without the ORM's per-row identity and state work (a read builds its response
+# from the row and keeps no object).
+_TASKS = Task.__table__
+_USERS = User.__table__
+
 # An authenticated read in one statement: the task, only while its owner exists and still
 # has the token version the caller's access token carries.
 _GET_TASK_FOR_TOKEN = (
-    select(Task)
-    .join(User, User.id == Task.owner_id)
+    select(*_TASKS.c)
+    .select_from(_TASKS.join(_USERS, _USERS.c.id == _TASKS.c.owner_id))
     .where(
-        Task.id == bindparam("task_id"),
-        Task.owner_id == bindparam("owner_id"),
-        User.token_version == bindparam("token_version"),
+        _TASKS.c.id == bindparam("task_id"),
+        _TASKS.c.owner_id == bindparam("owner_id"),
+        _USERS.c.token_version == bindparam("token_version"),
     )
 )
 
 
-def _page_for_token(*, by_status: bool, after: bool) -> Select[Task]:
+def _page_for_token(*, by_status: bool, after: bool) -> Select[Any]:
     # A page read in one statement that also answers for the caller: the owner's row,
     # only while it still has the token's version, outer-joined to the page (the keyset
     # read, with its own order and limit, so the index still serves it). No row: the
-    # caller is gone or revoked. One row of no task: a valid caller's empty page.
-    tasks = select(Task).where(Task.owner_id == bindparam("owner_id"))
+    # caller is gone or revoked. One row of no task (every column NULL): a valid
+    # caller's empty page.
+    columns = _TASKS.c
+    tasks = select(*columns).where(columns.owner_id == bindparam("owner_id"))
     if by_status:
-        tasks = tasks.where(Task.status == bindparam("status"))
+        tasks = tasks.where(columns.status == bindparam("status"))
     if after:
-        columns = Task.__table__.c
         position = tuple_(
             bindparam("after_created_at", type_=columns.created_at.type),
             bindparam("after_id", type_=columns.id.type),
         )
-        tasks = tasks.where(tuple_(Task.created_at, Task.id) < position)
+        tasks = tasks.where(tuple_(columns.created_at, columns.id) < position)
     page = (
-        tasks.order_by(Task.created_at.desc(), Task.id.desc())
+        tasks.order_by(columns.created_at.desc(), columns.id.desc())
         .limit(bindparam("limit", type_=Integer()))
         .subquery("page")
     )
-    row = aliased(Task, page)
     return (
-        select(row)
-        .join_from(User, page, true(), isouter=True)
-        .where(User.id == bindparam("owner_id"), User.token_version == bindparam("token_version"))
-        .order_by(row.created_at.desc(), row.id.desc())
+        select(*page.c)
+        .select_from(_USERS.outerjoin(page, true()))
+        .where(
+            _USERS.c.id == bindparam("owner_id"),
+            _USERS.c.token_version == bindparam("token_version"),
+        )
+        .order_by(page.c.created_at.desc(), page.c.id.desc())
     )
 
 
@@ -168,15 +177,16 @@ class TaskRepository(RepositoryBase[Task]):
 
     async def get_for_token(
         self, owner_id: uuid.UUID, token_version: int, task_id: uuid.UUID
-    ) -> Task | None:
-        """The owner's task, if the owner exists and its tokens of this version are valid.
+    ) -> Row[Any] | None:
+        """The owner's task as a row of its columns, if the owner exists and its tokens of
+        this version are valid.
 
         None when any of the three does not hold; the caller tells them apart (a second
         query) only on that path.
         """
         parameters = {"task_id": task_id, "owner_id": owner_id, "token_version": token_version}
         result = await self.session.execute(_GET_TASK_FOR_TOKEN, parameters)
-        return result.scalar_one_or_none()
+        return result.one_or_none()
 
     async def add_for_token(
         self, owner_id: uuid.UUID, token_version: int, fields: Mapping[str, Any]
@@ -205,8 +215,9 @@ class TaskRepository(RepositoryBase[Task]):
         status: TaskStatus | None,
         after: Position | None,
         limit: int,
-    ) -> Sequence[Task] | None:
-        """Like `page`, if the owner exists and its tokens of this version are valid; else None.
+    ) -> Sequence[Row[Any]] | None:
+        """Like `page` (as rows of the task's columns), if the owner exists and its tokens of
+        this version are valid; else None.
 
         An empty page of a valid caller is an empty sequence, not None.
         """
@@ -221,13 +232,11 @@ class TaskRepository(RepositoryBase[Task]):
             parameters["after_created_at"] = after.created_at
             parameters["after_id"] = after.id
         statement = _PAGE_FOR_TOKEN[status is not None, after is not None]
-        # The outer join's row of no task loads as None.
-        rows: Sequence[Task | None] = (
-            (await self.session.execute(statement, parameters)).scalars().all()
-        )
+        rows = (await self.session.execute(statement, parameters)).all()
         if not rows:
             return None
-        return [task for task in rows if task is not None]
+        # The outer join's row of no task has no id.
+        return [row for row in rows if row.id is not None]
 
     async def page(
         self,

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
+from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.config import Settings
@@ -120,14 +123,17 @@ async def list_tasks(
         await users_service.current_user(session=session, claims=claims, client=client)
         raise
     tasks = TaskRepository(session)
-    rows = await tasks.page_for_token(
+    page = await tasks.page_for_token(
         claims.subject, claims.token_version, status=status, after=after, limit=limit + 1
     )
-    if rows is None:
+    rows: Sequence[Row[Any]] | Sequence[Task]
+    if page is None:
         await users_service.current_user(session=session, claims=claims, client=client)
         # Found valid after all: token versions only grow and ids are never reused, so
         # this is not expected; the page is read as it was before the caller was joined.
         rows = await tasks.page(claims.subject, status=status, after=after, limit=limit + 1)
+    else:
+        rows = page
     items = rows[:limit]
     next_cursor = None
     if len(rows) > limit:
