@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import uuid
 from typing import Any
 from urllib.parse import urlencode
 
@@ -186,7 +187,8 @@ async def test_a_reused_refresh_token_is_400_invalid_grant_and_revokes_everythin
     # The revocation was committed although the answer is an error.
     live = await db_session.scalar(
         select(func.count()).where(
-            RefreshToken.user_id == alice.user["id"], RefreshToken.revoked_at.is_(None)
+            RefreshToken.user_id == uuid.UUID(alice.user["id"]),
+            RefreshToken.revoked_at.is_(None),
         )
     )
     assert live == 0
