@@ -45,8 +45,8 @@ _GET_TASK = select(Task).where(
 # The tables, for the hot reads below: Core statements of the tables' columns load plain
 # rows, without the ORM's per-row identity and state work (a read builds its response
 # from the row and keeps no object).
-_TASKS = Task.__table__
-_USERS = User.__table__
+_TASKS = Task.metadata.tables[Task.__tablename__]
+_USERS = User.metadata.tables[User.__tablename__]
 
 # An authenticated read in one statement: the task, only while its owner exists and still
 # has the token version the caller's access token carries.
@@ -140,17 +140,21 @@ _NEW_TASK_COLUMNS = (
 )
 
 
-def _insert_for_token() -> ReturningInsert[Task]:
+def _insert_for_token() -> ReturningInsert[Any]:
     # A create in one statement that also checks the caller: the new row is selected
     # from the owner's user row, kept only while it has the token's version, so a gone
-    # or revoked caller inserts nothing.
-    columns = Task.__table__.c
+    # or revoked caller inserts nothing. Core, as the hot reads: the new row comes back
+    # as a row of the task's columns.
+    columns = _TASKS.c
     given = [name for name in _NEW_TASK_COLUMNS if name != "owner_id"]
     row = select(
-        User.id.label("owner_id"),
+        _USERS.c.id.label("owner_id"),
         *(bindparam(f"new_{name}", type_=columns[name].type).label(name) for name in given),
-    ).where(User.id == bindparam("caller_id"), User.token_version == bindparam("token_version"))
-    return insert(Task).from_select(["owner_id", *given], row).returning(Task)
+    ).where(
+        _USERS.c.id == bindparam("caller_id"),
+        _USERS.c.token_version == bindparam("token_version"),
+    )
+    return insert(_TASKS).from_select(["owner_id", *given], row).returning(*columns)
 
 
 # Built once.
@@ -190,8 +194,9 @@ class TaskRepository(RepositoryBase[Task]):
 
     async def add_for_token(
         self, owner_id: uuid.UUID, token_version: int, fields: Mapping[str, Any]
-    ) -> Task | None:
-        """Insert a new task of these fields if the owner's tokens of this version are valid.
+    ) -> Row[Any] | None:
+        """Insert a new task of these fields if the owner's tokens of this version are valid;
+        the new task as a row of its columns.
 
         None, with nothing written, when the owner is gone or the version moved on.
         """
@@ -201,11 +206,9 @@ class TaskRepository(RepositoryBase[Task]):
         values.update(fields, owner_id=owner_id)
         parameters = {f"new_{name}": values[name] for name in _NEW_TASK_COLUMNS}
         parameters.update(caller_id=owner_id, token_version=token_version)
-        # One row from a SELECT, not an ORM bulk insert of the parameters.
-        result = await self.session.execute(
-            _INSERT_FOR_TOKEN, parameters, execution_options={"dml_strategy": "orm"}
-        )
-        return result.scalar_one_or_none()
+        result = await self.session.execute(_INSERT_FOR_TOKEN, parameters)
+        row: Row[Any] | None = result.one_or_none()
+        return row
 
     async def page_for_token(
         self,

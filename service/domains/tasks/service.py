@@ -63,7 +63,9 @@ async def _insert_for_token(
 ) -> TaskOut:
     tasks = TaskRepository(session)
     fields = payload.model_dump()
-    task = await tasks.add_for_token(claims.subject, claims.token_version, fields)
+    task: Row[Any] | Task | None = await tasks.add_for_token(
+        claims.subject, claims.token_version, fields
+    )
     if task is None:
         await users_service.current_user(session=session, claims=claims, client=client)
         # Found valid after all: not expected (see list_tasks); inserted as before.
