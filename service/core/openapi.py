@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from service.core.problem import PROBLEM_JSON, Problem
+from service.core.security import bearer_scheme_component
 
 MERGE_PATCH_JSON = "application/merge-patch+json"
 
@@ -92,6 +93,8 @@ _OPERATION_METHODS = ("get", "put", "post", "delete", "options", "head", "patch"
 
 def complete_document(document: dict[str, Any]) -> dict[str, Any]:
     """The generated document with plain optional parameters, explicit security and defaults."""
+    name, scheme = bearer_scheme_component()
+    document.setdefault("components", {}).setdefault("securitySchemes", {})[name] = scheme
     for path_item in document.get("paths", {}).values():
         for method, operation in path_item.items():
             if method in _OPERATION_METHODS:

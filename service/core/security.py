@@ -22,6 +22,7 @@ from typing import Any
 import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from fastapi.encoders import jsonable_encoder
 from fastapi.security import OAuth2PasswordBearer
 
 from service.config import Settings
@@ -361,3 +362,15 @@ bearer_scheme = OAuth2PasswordBearer(
     auto_error=False,
     description="Access token from `POST /api/v1/auth/token` (OAuth2 password grant).",
 )
+
+# The scheme is called by the caller's dependency, not declared as one of its own: as a
+# sub-dependency FastAPI would walk it for scopes and cache keys on every request. An
+# authenticated operation names the requirement itself (`openapi_extra=BEARER_REQUIRED`),
+# and the document gets the scheme's component from `bearer_scheme_component`.
+BEARER_REQUIRED: dict[str, Any] = {"security": [{bearer_scheme.scheme_name: []}]}
+
+
+def bearer_scheme_component() -> tuple[str, dict[str, Any]]:
+    """The OpenAPI security scheme of the access token: its name and object."""
+    scheme: dict[str, Any] = jsonable_encoder(bearer_scheme.model, by_alias=True, exclude_none=True)
+    return bearer_scheme.scheme_name, scheme

@@ -12,8 +12,11 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
 
 from service.app import create_app
+from service.core.security import BEARER_REQUIRED
+from service.domains.users.dependencies import access_claims
 from tests.support.apps import make_settings
 
 
@@ -25,14 +28,18 @@ def _runs_on_the_loop(call: Callable[..., Any]) -> bool:
     return not inspect.isfunction(call) and inspect.iscoroutinefunction(method)
 
 
-def _dependants(routes: Any) -> Iterator[tuple[str, Dependant]]:
+def _routes(routes: Any) -> Iterator[APIRoute]:
     for route in routes:
         included = getattr(route, "original_router", None)
         if included is not None:
-            yield from _dependants(included.routes)
-        dependant = getattr(route, "dependant", None)
-        if dependant is not None:
-            yield route.path, dependant
+            yield from _routes(included.routes)
+        if isinstance(route, APIRoute):
+            yield route
+
+
+def _dependants(routes: Any) -> Iterator[tuple[str, Dependant]]:
+    for route in _routes(routes):
+        yield route.path, route.dependant
 
 
 def _calls(dependant: Dependant) -> Iterator[Callable[..., Any]]:
@@ -60,6 +67,25 @@ def test_every_endpoint_and_dependency_runs_on_the_event_loop() -> None:
         }
     )
     assert not offending, offending
+
+
+def test_an_operation_declares_the_bearer_requirement_exactly_when_it_reads_the_caller() -> None:
+    # The bearer scheme is no sub-dependency (see service.core.security.BEARER_REQUIRED):
+    # what puts an operation's requirement in the document is its own declaration.
+    app = _app()
+    reading = {
+        route.operation_id
+        for route in _routes(app.router.routes)
+        if access_claims in set(_calls(route.dependant))
+    }
+    declared = {
+        operation["operationId"]
+        for path_item in app.openapi()["paths"].values()
+        for operation in path_item.values()
+        if operation.get("security") == BEARER_REQUIRED["security"]
+    }
+    assert {"getTask", "createTask", "getCurrentUser"} <= reading
+    assert reading == declared
 
 
 def test_the_check_tells_a_plain_function_from_a_coroutine() -> None:

@@ -23,6 +23,7 @@ from service.core.pagination import (
     MAX_CURSOR_LENGTH,
     MAX_PAGE_SIZE,
 )
+from service.core.security import BEARER_REQUIRED
 from service.dependencies import ReadSessionDep, SettingsDep, WriteSessionDep
 from service.domains.tasks import service as tasks_service
 from service.domains.tasks.etags import task_etag
@@ -103,6 +104,7 @@ def _etagged(response: Response, task: TaskOut) -> TaskOut:
     "",
     name="createTask",
     operation_id="createTask",
+    openapi_extra=BEARER_REQUIRED,
     summary="Create a task",
     description=(
         "Creates a task owned by the caller. Send `Idempotency-Key` to make retries safe. "
@@ -160,6 +162,7 @@ async def create_task(
     "",
     name="listTasks",
     operation_id="listTasks",
+    openapi_extra=BEARER_REQUIRED,
     summary="List tasks",
     description=(
         "The caller's tasks, newest first, optionally of one status. Follow `next` (or the "
@@ -217,6 +220,7 @@ async def list_tasks(
     "/{task_id}",
     name="getTask",
     operation_id="getTask",
+    openapi_extra=BEARER_REQUIRED,
     summary="Read a task",
     description=(
         "The caller's task with its ETag. With `If-None-Match` naming the current ETag the "
@@ -271,7 +275,7 @@ async def get_task(
         with_headers(problem_responses(400, 401, 404, 412, 422, 503), {**_COMMON, 200: _ETAG}),
         {200: _NEXT_ON_TASK},
     ),
-    openapi_extra=MERGE_PATCH_BODY,
+    openapi_extra={**BEARER_REQUIRED, **MERGE_PATCH_BODY},
 )
 async def update_task(
     *,
@@ -299,6 +303,7 @@ async def update_task(
     "/{task_id}",
     name="deleteTask",
     operation_id="deleteTask",
+    openapi_extra=BEARER_REQUIRED,
     summary="Delete a task",
     description="Deletes the caller's task; with `If-Match`, only the named version.",
     status_code=status.HTTP_204_NO_CONTENT,

@@ -13,20 +13,24 @@ from service.core.security import (
     decode_access_token,
 )
 from service.db.session import WriteSession
-from service.dependencies import ReadSessionDep, SettingsDep, WriteSessionDep, write_session
+from service.dependencies import ReadSessionDep, WriteSessionDep, write_session
 from service.domains.users import service as users_service
 from service.domains.users.errors import InvalidCredentialsError, RefreshTokenReusedError
 from service.domains.users.models import User
 from service.domains.users.oauth import ReusedGrantError
+from service.state import app_state
 
 
-async def access_claims(
-    settings: SettingsDep, token: Annotated[str | None, Depends(bearer_scheme)]
-) -> AccessClaims:
-    """The caller's validated access-token claims; 401 when missing or invalid."""
+async def access_claims(request: Request) -> AccessClaims:
+    """The caller's validated access-token claims; 401 when missing or invalid.
+
+    The bearer scheme parses the header as it would as a dependency of its own; an
+    operation that depends on this declares `BEARER_REQUIRED` for its OpenAPI entry.
+    """
+    token = await bearer_scheme(request)
     if not token:
         raise NotAuthenticatedError
-    return decode_access_token(settings, token)
+    return decode_access_token(app_state(request.app).settings, token)
 
 
 Claims = Annotated[AccessClaims, Depends(access_claims)]

@@ -11,6 +11,7 @@ from service.core.openapi import (
     problem_responses,
     with_headers,
 )
+from service.core.security import BEARER_REQUIRED
 from service.dependencies import SettingsDep, WriteSessionDep
 from service.domains.users import grants
 from service.domains.users import service as users_service
@@ -88,6 +89,7 @@ async def create_user(
     "/users/me",
     name="getCurrentUser",
     operation_id="getCurrentUser",
+    openapi_extra=BEARER_REQUIRED,
     tags=["users"],
     summary="The caller's profile",
     description="Returns the user the bearer access token names.",
