@@ -97,8 +97,8 @@ class MigrationSettings(BaseSettings):
 class Settings(MigrationSettings):
     """Every setting of `tasks-api serve`; the README has a table of them."""
 
-    db_pool_size: int = Field(default=10, ge=1, le=200)
-    db_max_overflow: int = Field(default=10, ge=0, le=200)
+    db_pool_size: int = Field(default=20, ge=1, le=200)
+    db_max_overflow: int = Field(default=0, ge=0, le=200)
     db_pool_timeout_seconds: float = Field(default=5.0, gt=0, le=120)
     db_statement_timeout_ms: int = Field(default=5000, ge=0, le=600_000)
 
