@@ -120,6 +120,9 @@ class Settings(MigrationSettings):
     max_requests: int = Field(default=10_000, ge=0)
     max_requests_jitter: int = Field(default=1_000, ge=0)
     keepalive_seconds: int = Field(default=75, ge=1, le=3_600)
+    # Answers on one keep-alive connection before it is closed (0: no limit), so that
+    # connections spread again over the workers after one is recycled or restarted.
+    keepalive_max_requests: int = Field(default=100, ge=0, le=1_000_000)
     request_body_limit_bytes: int = Field(default=1_048_576, ge=1_024, le=104_857_600)
     # Passwords hashed at once per worker; each argon2id hash holds 64 MiB while it runs.
     password_hash_concurrency: int = Field(default=1, ge=1, le=16)

@@ -37,6 +37,7 @@ GRACEFUL_TIMEOUT_SECONDS: {{ $c.gracefulTimeoutSeconds | toString | quote }}
 MAX_REQUESTS: {{ $c.maxRequests | toString | quote }}
 MAX_REQUESTS_JITTER: {{ $c.maxRequestsJitter | toString | quote }}
 KEEPALIVE_SECONDS: {{ $c.keepaliveSeconds | toString | quote }}
+KEEPALIVE_MAX_REQUESTS: {{ $c.keepaliveMaxRequests | toString | quote }}
 REQUEST_BODY_LIMIT_BYTES: {{ $c.requestBodyLimitBytes | toString | quote }}
 REQUEST_HEADER_LIMIT_BYTES: {{ $c.requestHeaderLimitBytes | toString | quote }}
 REQUEST_HEADER_COUNT_LIMIT: {{ $c.requestHeaderCountLimit | toString | quote }}

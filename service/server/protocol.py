@@ -9,6 +9,13 @@ without reading further. Bodies are not counted here (the body limit answers 413
 It also bounds the API requests in flight in the worker (MAX_IN_FLIGHT): one more
 is answered 503 + Retry-After here, written in the callback that parsed its headers,
 before the application, its telemetry and its middleware (service/server/shedding.py).
+
+And it closes a keep-alive connection after KEEPALIVE_MAX_REQUESTS answers (the last
+one says `connection: close`), as nginx's `keepalive_requests` does. A client keeps
+its connections to the worker that accepted them: when a worker is recycled
+(MAX_REQUESTS) its connections all move to the others and would stay there, past the
+others' in-flight bound, while the new worker waits for connections that never come.
+Reconnecting every so often spreads them again.
 """
 
 from __future__ import annotations
@@ -43,6 +50,7 @@ class HeaderLimitedProtocol(HttpToolsProtocol):
     max_header_bytes: int = DEFAULT_HEADER_BYTES
     max_header_count: int = DEFAULT_HEADER_COUNT
     in_flight: InFlight | None = None  # one per worker, shared by its connections
+    keepalive_max_requests: int = 0  # answers per connection before it closes; 0: no limit
     answer_headers: ProtocolHeaders = ProtocolHeaders()
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -52,6 +60,7 @@ class HeaderLimitedProtocol(HttpToolsProtocol):
         self._unparsed_bytes = 0  # read while the headers were still unfinished
         self._header_count = 0
         self._refused = False
+        self._requests = 0  # started on this connection
         if self.in_flight is not None:
             self.in_flight.watch(self.loop)
 
@@ -106,6 +115,10 @@ class HeaderLimitedProtocol(HttpToolsProtocol):
             raise HeaderLimitExceededError(self._bytes_detail())
 
     def _start_asgi_task(self, cycle: RequestResponseCycle, app: Any) -> None:
+        self._requests += 1
+        if self.keepalive_max_requests and self._requests >= self.keepalive_max_requests:
+            # The last answer on this connection; a shed one too (see _shed).
+            cycle.keep_alive = False
         in_flight = self.in_flight
         if in_flight is not None and cycle.scope["path"].startswith(API_PREFIX):
             if in_flight.full:
@@ -180,10 +193,12 @@ def header_limited_protocol(
     answer_headers: ProtocolHeaders | None = None,
     *,
     shed_loop_lag: float | None = None,
+    keepalive_max_requests: int = 0,
 ) -> type[HeaderLimitedProtocol]:
     """The protocol class uvicorn instantiates per connection, with these limits.
 
-    `shed_loop_lag` (seconds) makes the in-flight bound adapt to the loop's lag.
+    `shed_loop_lag` (seconds) makes the in-flight bound adapt to the loop's lag;
+    `keepalive_max_requests` closes a connection after that many answers (0: never).
     """
     return type(
         "TasksApiHttpProtocol",
@@ -195,5 +210,6 @@ def header_limited_protocol(
             if max_in_flight is None
             else InFlight(max_in_flight, lag_target=shed_loop_lag),
             "answer_headers": answer_headers or ProtocolHeaders(),
+            "keepalive_max_requests": keepalive_max_requests,
         },
     )

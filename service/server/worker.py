@@ -92,6 +92,7 @@ class DrainingUvicornWorker(UvicornWorker):  # type: ignore[misc]
                     settings.cors_origins,
                 ),
                 shed_loop_lag=settings.shed_loop_lag_ms / 1000 or None,
+                keepalive_max_requests=settings.keepalive_max_requests,
             )
         # gunicorn's quick shutdown (SIGINT/SIGQUIT to the master) sends SIGQUIT: stop the
         # server at once. uvicorn-worker's own handler only flags the gunicorn worker,
