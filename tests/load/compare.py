@@ -36,6 +36,7 @@ from tests.load.seed import create_bench_database, seed
 from tests.load.sink import OtlpSink
 from tests.load.targets import Target, service_target
 from tests.support.databases import DEFAULT_POSTGRES, drop_postgres_database, url_string
+from tests.support.processes import stat_fields
 
 _TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -71,8 +72,7 @@ class Summary:
 
 def cpu_seconds_of_stat(stat: str) -> float:
     """User + system CPU seconds from the text of /proc/<pid>/stat."""
-    # The command name may hold spaces and parentheses: fields count after the last ')'.
-    fields = stat[stat.rindex(")") + 2 :].split()
+    fields = stat_fields(stat)  # utime and stime are fields 14 and 15 of proc(5)
     return (int(fields[11]) + int(fields[12])) / _TICKS
 
 

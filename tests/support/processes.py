@@ -7,6 +7,14 @@ import subprocess
 from pathlib import Path
 
 
+def stat_fields(stat: str) -> list[str]:
+    """The fields of a /proc/<pid>/stat text after the command name (state first).
+
+    The command name may hold spaces and parentheses: the fields start after the last ')'.
+    """
+    return stat[stat.rindex(")") + 2 :].split()
+
+
 def children_of(pid: int) -> set[int]:
     """The live direct children of a process; an exited child not yet reaped does not count."""
     children: set[int] = set()
@@ -14,9 +22,7 @@ def children_of(pid: int) -> set[int]:
         if not entry.name.isdigit():
             continue
         with contextlib.suppress(OSError, ValueError, IndexError):
-            stat = (entry / "stat").read_text()
-            # The command name may hold spaces and parentheses: split after the last ')'.
-            state, parent = stat[stat.rindex(")") + 2 :].split()[:2]
+            state, parent = stat_fields((entry / "stat").read_text())[:2]
             if int(parent) == pid and state != "Z":
                 children.add(int(entry.name))
     return children
