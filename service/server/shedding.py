@@ -67,28 +67,59 @@ class ProtocolHeaders:
         return b""
 
 
-def shed_response(path: str, method: str, extra_headers: bytes, *, keep_alive: bool) -> bytes:
-    """The complete 503 + Retry-After answer, problem+json, head and body."""
-    request_id = uuid.uuid4().hex
+_INSTANCE_HOLE = "\x00instance"
+_REQUEST_ID_HOLE = "\x00request_id"
+
+
+def _shed_body_parts() -> tuple[bytes, bytes, bytes]:
+    # The shed answer's document with two holes, its instance and its request id: built
+    # once, so that the answer is joined from bytes rather than encoded each time.
     body = problem_body(
         status=503,
         code="overloaded",
         detail=_SHED_DETAIL,
-        instance=path,
-        request_id=request_id,
+        instance=_INSTANCE_HOLE,
+        request_id=_REQUEST_ID_HOLE,
         extra={"retry_after": OVERLOAD_RETRY_AFTER_SECONDS},
     )
-    payload = json.dumps(body).encode()
-    head = (
-        b"HTTP/1.1 503 Service Unavailable\r\n"
-        b"content-type: " + PROBLEM_JSON.encode() + b"\r\n"
-        b"content-length: %d\r\n"
-        b"retry-after: %d\r\n"
-        b"cache-control: no-store\r\n"
-        b"x-request-id: %s\r\n"
-    ) % (len(payload), OVERLOAD_RETRY_AFTER_SECONDS, request_id.encode())
-    connection = b"" if keep_alive else b"connection: close\r\n"
-    head += extra_headers + connection + b"\r\n"
+    document = json.dumps(body).encode()
+    before, rest = document.split(json.dumps(_INSTANCE_HOLE).encode())
+    between, after = rest.split(json.dumps(_REQUEST_ID_HOLE).encode())
+    return before, between, after
+
+
+_SHED_BEFORE, _SHED_BETWEEN, _SHED_AFTER = _shed_body_parts()
+# Its head up to the extra headers; the holes: content-length and x-request-id.
+_SHED_HEAD = (
+    b"HTTP/1.1 503 Service Unavailable\r\n"
+    b"content-type: %s\r\n"
+    b"content-length: %%d\r\n"
+    b"retry-after: %d\r\n"
+    b"cache-control: no-store\r\n"
+    b"x-request-id: %%s\r\n"
+) % (PROBLEM_JSON.encode(), OVERLOAD_RETRY_AFTER_SECONDS)
+
+
+def shed_response(path: str, method: str, extra_headers: bytes, *, keep_alive: bool) -> bytes:
+    """The complete 503 + Retry-After answer, problem+json, head and body."""
+    request_id = uuid.uuid4().hex.encode()
+    payload = b"".join(
+        (
+            _SHED_BEFORE,
+            json.dumps(path).encode(),
+            _SHED_BETWEEN,
+            b'"' + request_id + b'"',
+            _SHED_AFTER,
+        )
+    )
+    head = b"".join(
+        (
+            _SHED_HEAD % (len(payload), request_id),
+            extra_headers,
+            b"" if keep_alive else b"connection: close\r\n",
+            b"\r\n",
+        )
+    )
     return head if method == "HEAD" else head + payload
 
 
